@@ -1,0 +1,32 @@
+// Bundles the front ends. Native packages stay external: they load their own .node binaries at run time.
+import * as esbuild from 'esbuild';
+import { existsSync } from 'node:fs';
+
+const watch = process.argv.includes('--watch');
+const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'cpu-features', 'ssh2'];
+
+const node = {
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  sourcemap: true,
+  external,
+  logLevel: 'warning',
+};
+
+const builds = [
+  { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
+  { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
+];
+// Webview bundles (browser code of the panels) join as the panels land.
+if (existsSync('webview/main.ts')) {
+  builds.push({ bundle: true, platform: 'browser', format: 'iife', target: 'es2022', sourcemap: true,
+    entryPoints: { webview: 'webview/main.ts' }, outdir: 'dist', logLevel: 'warning' });
+}
+
+if (watch) {
+  for (const b of builds) await (await esbuild.context(b)).watch();
+} else {
+  await Promise.all(builds.map((b) => esbuild.build(b)));
+}

@@ -1,0 +1,44 @@
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { VERSION } from '../../core/version';
+import { startPlatformServer } from '../../server/platform-server';
+import type { GlobalOptions } from '../connect';
+
+export function serverCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('server')
+    .description('Run the platform server (MLflow REST API, registry, artifacts, events, /metrics) on the data directory')
+    .option('--host <host>', 'address to bind; anything beyond loopback requires the bearer token', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '5000')
+    .option('--allow-host <name...>', 'extra Host header names to accept (DNS rebinding protection refuses unknown names)')
+    .addHelpText('after', '\nClients: export MLFLOW_TRACKING_URI=<printed url> (and MLFLOW_TRACKING_TOKEN when bound beyond loopback).')
+    .action(async (opts: { host: string; port: string; allowHost?: string[] }) => {
+      const port = Number(opts.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a number from 0 to 65535, got '${opts.port}'.`);
+      const dataDir = resolve(globals().dataDir);
+      const server = await startPlatformServer({
+        dataDir,
+        host: opts.host,
+        port,
+        allowedHosts: opts.allowHost,
+        announce: true,
+        version: VERSION,
+      });
+      process.stderr.write(`Trellis ${VERSION} serving ${dataDir}\n  MLFLOW_TRACKING_URI=${server.url}\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write(`${signal}: finishing in-flight requests and checkpointing the database…\n`);
+        server.close().then(
+          () => process.exit(0),
+          (err: Error) => {
+            process.stderr.write(`shutdown failed: ${err.message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}

@@ -1,0 +1,33 @@
+import { Command, CommanderError } from 'commander';
+import { VERSION } from '../core/version';
+import { ApiError } from '../client/trellis-client';
+import type { GlobalOptions } from './connect';
+import { serverCommand } from './commands/server';
+import { experimentsCommand } from './commands/experiments';
+import { runsCommand } from './commands/runs';
+import { modelsCommand } from './commands/models';
+
+const program = new Command('trellis')
+  .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
+  .version(VERSION)
+  .option('-d, --data-dir <dir>', 'data directory (SQLite database and artifacts)', process.env.TRELLIS_DATA_DIR ?? '.trellis')
+  .option('--url <url>', 'use the Trellis server at this URL instead of the workspace one', process.env.TRELLIS_URL)
+  .option('--token <token>', 'bearer token for --url', process.env.TRELLIS_TOKEN)
+  .showHelpAfterError()
+  .exitOverride();
+
+const globals = (): GlobalOptions => program.opts<GlobalOptions>();
+serverCommand(program, globals);
+experimentsCommand(program, globals);
+runsCommand(program, globals);
+modelsCommand(program, globals);
+
+program.parseAsync(process.argv).catch((err: unknown) => {
+  if (err instanceof CommanderError) process.exit(err.exitCode);
+  if (err instanceof ApiError) {
+    process.stderr.write(`error: ${err.message} (${err.code})\n`);
+    process.exit(err.code === 'RESOURCE_DOES_NOT_EXIST' ? 3 : 1);
+  }
+  process.stderr.write(`error: ${(err as Error).message}\n`);
+  process.exit(1);
+});

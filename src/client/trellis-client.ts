@@ -1,0 +1,150 @@
+import type { Experiment, ModelVersion, Page, RegisteredModel, Run, ViewType } from '../core/entities';
+import type { FileInfo } from '../core/artifacts';
+
+/** An error answered by the server, with MLflow's error code. */
+export class ApiError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+    readonly status: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+type Query = Record<string, string | number | boolean | string[] | undefined>;
+
+/** A typed client for the platform's HTTP API (MLflow REST plus Trellis's own routes). */
+export class TrellisClient {
+  constructor(
+    readonly url: string,
+    private readonly token?: string,
+  ) {}
+
+  private async call<T>(method: string, path: string, fields: Query = {}): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let target = `${this.url}${path}`;
+    let body: string | undefined;
+    if (method === 'GET') {
+      const qs = new URLSearchParams();
+      for (const [k, v] of Object.entries(fields)) {
+        if (v === undefined) continue;
+        for (const item of Array.isArray(v) ? v : [v]) qs.append(k, String(item));
+      }
+      if ([...qs].length) target += `?${qs}`;
+    } else {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(fields);
+    }
+    let res: Response;
+    try {
+      res = await fetch(target, { method, headers, body });
+    } catch (err) {
+      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).cause ?? (err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
+    }
+    const text = await res.text();
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      throw new ApiError('BAD_RESPONSE', `The server answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status);
+    }
+    if (!res.ok) {
+      const e = json as { error_code?: string; message?: string };
+      throw new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, res.status);
+    }
+    return json as T;
+  }
+
+  private mlflow<T>(method: string, path: string, fields?: Query): Promise<T> {
+    return this.call<T>(method, `/api/2.0/mlflow/${path}`, fields);
+  }
+
+  async searchExperiments(viewType: ViewType = 'ACTIVE_ONLY', maxResults = 1000): Promise<Experiment[]> {
+    const r = await this.mlflow<{ experiments?: Experiment[] }>('POST', 'experiments/search', { view_type: viewType, max_results: maxResults });
+    return r.experiments ?? [];
+  }
+
+  async createExperiment(name: string): Promise<string> {
+    return (await this.mlflow<{ experiment_id: string }>('POST', 'experiments/create', { name })).experiment_id;
+  }
+
+  async getExperimentByName(name: string): Promise<Experiment> {
+    return (await this.mlflow<{ experiment: Experiment }>('GET', 'experiments/get-by-name', { experiment_name: name })).experiment;
+  }
+
+  async getExperiment(id: string): Promise<Experiment> {
+    return (await this.mlflow<{ experiment: Experiment }>('GET', 'experiments/get', { experiment_id: id })).experiment;
+  }
+
+  async searchRuns(req: { experimentIds: string[]; filter?: string; orderBy?: string[]; maxResults?: number; pageToken?: string }): Promise<Page<Run>> {
+    const r = await this.mlflow<{ runs?: Run[]; next_page_token?: string }>('POST', 'runs/search', {
+      experiment_ids: req.experimentIds,
+      filter: req.filter,
+      order_by: req.orderBy,
+      max_results: req.maxResults,
+      page_token: req.pageToken,
+    });
+    return { items: r.runs ?? [], ...(r.next_page_token ? { next_page_token: r.next_page_token } : {}) };
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    return (await this.mlflow<{ run: Run }>('GET', 'runs/get', { run_id: runId })).run;
+  }
+
+  async listArtifacts(runId: string, path?: string): Promise<{ root_uri: string; files: FileInfo[] }> {
+    const r = await this.mlflow<{ root_uri: string; files?: FileInfo[] }>('GET', 'artifacts/list', { run_id: runId, path });
+    return { root_uri: r.root_uri, files: r.files ?? [] };
+  }
+
+  async searchModels(filter?: string): Promise<RegisteredModel[]> {
+    const out: RegisteredModel[] = [];
+    let token: string | undefined;
+    do {
+      const r = await this.mlflow<{ registered_models?: RegisteredModel[]; next_page_token?: string }>('GET', 'registered-models/search', {
+        filter,
+        max_results: 1000,
+        page_token: token,
+      });
+      out.push(...(r.registered_models ?? []));
+      token = r.next_page_token;
+    } while (token);
+    return out;
+  }
+
+  async getModel(name: string): Promise<RegisteredModel> {
+    return (await this.mlflow<{ registered_model: RegisteredModel }>('GET', 'registered-models/get', { name })).registered_model;
+  }
+
+  async createModel(name: string): Promise<RegisteredModel> {
+    return (await this.mlflow<{ registered_model: RegisteredModel }>('POST', 'registered-models/create', { name })).registered_model;
+  }
+
+  async searchVersions(filter: string): Promise<ModelVersion[]> {
+    return (await this.mlflow<{ model_versions?: ModelVersion[] }>('GET', 'model-versions/search', { filter })).model_versions ?? [];
+  }
+
+  async createVersion(req: { name: string; source: string; runId: string }): Promise<ModelVersion> {
+    return (await this.mlflow<{ model_version: ModelVersion }>('POST', 'model-versions/create', { name: req.name, source: req.source, run_id: req.runId })).model_version;
+  }
+
+  async setAlias(name: string, alias: string, version: string): Promise<void> {
+    await this.mlflow('POST', 'registered-models/alias', { name, alias, version });
+  }
+
+  async deleteAlias(name: string, alias: string): Promise<void> {
+    await this.mlflow('DELETE', 'registered-models/alias', { name, alias });
+  }
+
+  async health(): Promise<boolean> {
+    try {
+      const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+      return res.ok;
+    } catch {
+      return false;
+    }
+  }
+}
+

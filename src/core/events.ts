@@ -1,0 +1,24 @@
+import { EventEmitter } from 'node:events';
+
+/** What changed in the store; the server streams these to the extension so views refresh without polling. */
+export type ChangeEvent =
+  | { type: 'experiment.created' | 'experiment.updated'; experiment_id: string }
+  | { type: 'run.created' | 'run.updated'; run_id: string; experiment_id: string }
+  | { type: 'metrics.logged'; run_id: string; keys: string[] }
+  | { type: 'model.updated'; name: string }
+  | { type: 'model_version.created' | 'model_version.updated'; name: string; version: string }
+  | { type: 'alias.moved'; name: string; alias: string; version: string | null };
+
+export class ChangeFeed {
+  private readonly emitter = new EventEmitter().setMaxListeners(0);
+
+  emit(event: ChangeEvent): void {
+    this.emitter.emit('change', event);
+  }
+
+  /** Returns the unsubscribe function. */
+  subscribe(listener: (event: ChangeEvent) => void): () => void {
+    this.emitter.on('change', listener);
+    return () => this.emitter.off('change', listener);
+  }
+}

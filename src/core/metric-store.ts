@@ -1,0 +1,268 @@
+import type { Db } from './db';
+import type Database from 'better-sqlite3';
+import { byStepThenSeq, evenlySpaced, minMaxEnvelope, splitEvenly, type SeriesPoint } from './downsample';
+
+/** One logged value of a metric, as MLflow's `Metric` message carries it. */
+export interface MetricPoint {
+  key: string;
+  value: number;
+  timestamp: number;
+  step: number;
+}
+
+/** Points per block summary: 1M points become ~1k summaries, few enough to read in a millisecond. */
+export const BLOCK_SIZE = 1024;
+/** Rows per multi-row INSERT: one statement step instead of 64 cuts per-row overhead by about half. */
+const ROWS_PER_INSERT = 64;
+/** Up to this many points in range, a downsampled read buckets raw points (full detail when zoomed in). */
+const RAW_READ_LIMIT = 65_536;
+/** MLflow's cap on points returned per run by one history read. */
+const HISTORY_LIMIT = 25_000;
+
+interface SeriesRow {
+  series_id: number;
+  count: number;
+  latest_value: number | null;
+  latest_timestamp: number;
+  latest_step: number;
+}
+
+interface BlockRow {
+  block: number;
+  n: number;
+  step_min: number;
+  step_max: number;
+  min_seq: number | null;
+  min_step: number | null;
+  min_timestamp: number | null;
+  min_value: number | null;
+  max_seq: number | null;
+  max_step: number | null;
+  max_timestamp: number | null;
+  max_value: number | null;
+}
+
+/** SQLite has no NaN: it is stored as NULL and read back as NaN. */
+const toSql = (v: number): number | null => (Number.isNaN(v) ? null : v);
+const fromSql = (v: number | null): number => (v === null ? NaN : v);
+
+/** MLflow's rule for the latest value of a key: the greatest (step, timestamp), then the greater value. */
+function isNewer(p: MetricPoint, s: SeriesRow): boolean {
+  if (p.step !== s.latest_step) return p.step > s.latest_step;
+  if (p.timestamp !== s.latest_timestamp) return p.timestamp > s.latest_timestamp;
+  return !Number.isNaN(p.value) && (s.latest_value === null || p.value > s.latest_value);
+}
+
+/**
+ * Append-only store of metric series. Callers wrap `append` in their own transaction so a batch is
+ * written whole or not at all.
+ */
+export class MetricStore {
+  private readonly selectSeries: Database.Statement<[string, string], SeriesRow>;
+  private readonly insertSeries: Database.Statement;
+  private readonly updateSeries: Database.Statement;
+  private readonly insertOne: Database.Statement;
+  private readonly insertMany: Database.Statement;
+  private readonly selectBlock: Database.Statement<[number, number], BlockRow>;
+  private readonly upsertBlock: Database.Statement;
+
+  constructor(private readonly db: Db) {
+    this.selectSeries = db.prepare(
+      'SELECT series_id, count, latest_value, latest_timestamp, latest_step FROM metric_series WHERE run_uuid = ? AND key = ?',
+    );
+    this.insertSeries = db.prepare(
+      'INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step) VALUES (?, ?, 0, ?, ?, ?)',
+    );
+    this.updateSeries = db.prepare(
+      'UPDATE metric_series SET count = ?, latest_value = ?, latest_timestamp = ?, latest_step = ? WHERE series_id = ?',
+    );
+    const row = '(?, ?, ?, ?, ?)';
+    this.insertOne = db.prepare(`INSERT INTO metric_points VALUES ${row}`);
+    this.insertMany = db.prepare(`INSERT INTO metric_points VALUES ${Array(ROWS_PER_INSERT).fill(row).join(', ')}`);
+    this.selectBlock = db.prepare('SELECT * FROM metric_blocks WHERE series_id = ? AND block = ?');
+    this.upsertBlock = db.prepare(
+      `INSERT OR REPLACE INTO metric_blocks
+       (series_id, block, n, step_min, step_max, min_seq, min_step, min_timestamp, min_value, max_seq, max_step, max_timestamp, max_value)
+       VALUES (@series_id, @block, @n, @step_min, @step_max, @min_seq, @min_step, @min_timestamp, @min_value, @max_seq, @max_step, @max_timestamp, @max_value)`,
+    );
+  }
+
+  /** Appends points to the run's series, keeping each key's order. Must run inside a transaction. */
+  append(runId: string, points: readonly MetricPoint[]): void {
+    const byKey = new Map<string, MetricPoint[]>();
+    for (const p of points) {
+      const list = byKey.get(p.key);
+      if (list) list.push(p);
+      else byKey.set(p.key, [p]);
+    }
+    for (const [key, list] of byKey) this.appendSeries(runId, key, list);
+  }
+
+  private appendSeries(runId: string, key: string, points: MetricPoint[]): void {
+    let series = this.selectSeries.get(runId, key);
+    if (!series) {
+      const first = points[0]!;
+      const id = Number(this.insertSeries.run(runId, key, toSql(first.value), first.timestamp, first.step).lastInsertRowid);
+      series = { series_id: id, count: 0, latest_value: toSql(first.value), latest_timestamp: first.timestamp, latest_step: first.step };
+    }
+    const id = series.series_id;
+    const start = series.count;
+    this.insertPoints(id, start, points);
+
+    const latest = { ...series };
+    for (const p of points) {
+      if (isNewer(p, latest)) {
+        latest.latest_step = p.step;
+        latest.latest_timestamp = p.timestamp;
+        latest.latest_value = toSql(p.value);
+      }
+    }
+    this.updateSeries.run(start + points.length, latest.latest_value, latest.latest_timestamp, latest.latest_step, id);
+    this.updateBlocks(id, start, points);
+  }
+
+  private insertPoints(id: number, start: number, points: MetricPoint[]): void {
+    let i = 0;
+    if (points.length >= ROWS_PER_INSERT) {
+      const args: (number | null)[] = new Array(ROWS_PER_INSERT * 5);
+      for (; i + ROWS_PER_INSERT <= points.length; i += ROWS_PER_INSERT) {
+        for (let j = 0; j < ROWS_PER_INSERT; j++) {
+          const p = points[i + j]!;
+          const o = j * 5;
+          args[o] = id;
+          args[o + 1] = start + i + j;
+          args[o + 2] = p.step;
+          args[o + 3] = p.timestamp;
+          args[o + 4] = toSql(p.value);
+        }
+        this.insertMany.run(args);
+      }
+    }
+    for (; i < points.length; i++) {
+      const p = points[i]!;
+      this.insertOne.run(id, start + i, p.step, p.timestamp, toSql(p.value));
+    }
+  }
+
+  /** Folds the new points into their blocks' summaries; only the first block touched can already exist. */
+  private updateBlocks(id: number, start: number, points: MetricPoint[]): void {
+    let seq = start;
+    let i = 0;
+    while (i < points.length) {
+      const block = Math.floor(seq / BLOCK_SIZE);
+      const end = Math.min(points.length, i + (BLOCK_SIZE - (seq % BLOCK_SIZE)));
+      const row: BlockRow = this.selectBlock.get(id, block) ?? {
+        block, n: 0, step_min: points[i]!.step, step_max: points[i]!.step,
+        min_seq: null, min_step: null, min_timestamp: null, min_value: null,
+        max_seq: null, max_step: null, max_timestamp: null, max_value: null,
+      };
+      for (; i < end; i++, seq++) {
+        const p = points[i]!;
+        row.n++;
+        if (p.step < row.step_min) row.step_min = p.step;
+        if (p.step > row.step_max) row.step_max = p.step;
+        if (Number.isNaN(p.value)) continue;
+        if (row.min_value === null || p.value < row.min_value) {
+          row.min_value = p.value; row.min_seq = seq; row.min_step = p.step; row.min_timestamp = p.timestamp;
+        }
+        if (row.max_value === null || p.value > row.max_value) {
+          row.max_value = p.value; row.max_seq = seq; row.max_step = p.step; row.max_timestamp = p.timestamp;
+        }
+      }
+      this.upsertBlock.run({ series_id: id, ...row });
+    }
+  }
+
+  seriesId(runId: string, key: string): number | undefined {
+    return this.selectSeries.get(runId, key)?.series_id;
+  }
+
+  /** Points of a series in the order they were logged, from `offset`, at most `limit` (all when absent). */
+  history(runId: string, key: string, offset: number, limit = -1): MetricPoint[] {
+    const id = this.seriesId(runId, key);
+    if (id === undefined) return [];
+    return this.db
+      .prepare<[number, number, number], { step: number; timestamp: number; value: number | null }>(
+        'SELECT step, timestamp, value FROM metric_points WHERE series_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+      )
+      .all(id, offset, limit)
+      .map((r) => ({ key, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) }));
+  }
+
+  /**
+   * At most `maxPoints` points of a series within [startStep, endStep] that keep its min/max envelope:
+   * every local extreme at the resolution asked for survives, so spikes never vanish from a chart.
+   * Reads block summaries for the interior and raw points only for blocks cut by the range.
+   */
+  downsample(runId: string, key: string, range: { startStep?: number; endStep?: number; maxPoints: number }): SeriesPoint[] {
+    const id = this.seriesId(runId, key);
+    if (id === undefined) return [];
+    const lo = range.startStep ?? Number.MIN_SAFE_INTEGER;
+    const hi = range.endStep ?? Number.MAX_SAFE_INTEGER;
+    const blocks = this.db
+      .prepare<[number, number, number], BlockRow>(
+        'SELECT * FROM metric_blocks WHERE series_id = ? AND step_max >= ? AND step_min <= ? ORDER BY block',
+      )
+      .all(id, lo, hi);
+    const inRange = blocks.reduce((n, b) => n + b.n, 0);
+    const rawOf = this.db.prepare<[number, number, number, number, number], { seq: number; step: number; timestamp: number; value: number | null }>(
+      'SELECT seq, step, timestamp, value FROM metric_points WHERE series_id = ? AND seq >= ? AND seq < ? AND step >= ? AND step <= ? ORDER BY seq',
+    );
+    const raw = (b: BlockRow): SeriesPoint[] =>
+      rawOf
+        .all(id, b.block * BLOCK_SIZE, (b.block + 1) * BLOCK_SIZE, lo, hi)
+        .map((r) => ({ seq: r.seq, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) }));
+
+    if (inRange <= range.maxPoints) return blocks.flatMap(raw).sort(byStepThenSeq);
+    const groups = Math.floor(range.maxPoints / 2);
+    if (inRange <= RAW_READ_LIMIT) return minMaxEnvelope(splitEvenly(blocks.flatMap(raw), groups));
+    // Long ranges: each whole block contributes its stored min and max; blocks cut by the range, their raw points.
+    const perBlock = blocks.map((b) => (b.step_min >= lo && b.step_max <= hi ? summaryPoints(b) : raw(b)));
+    return minMaxEnvelope(splitEvenly(perBlock, groups).map((g) => g.flat()));
+  }
+
+  /**
+   * MLflow's `get-history-bulk-interval`, step for step: the distinct steps of the runs' series in
+   * [startStep, endStep] (default [0, last step]) thinned to `maxSteps` evenly spaced ones plus the last,
+   * each run's first and last step added, and every point of each run at those steps.
+   */
+  sampledSteps(runIds: readonly string[], key: string, range: { startStep?: number; endStep?: number; maxSteps: number }): (MetricPoint & { run_id: string })[] {
+    const series = runIds.flatMap((run) => {
+      const id = this.seriesId(run, key);
+      return id === undefined ? [] : [{ run, id }];
+    });
+    if (series.length === 0) return [];
+    const ids = JSON.stringify(series.map((s) => s.id));
+    const allSteps = this.db
+      .prepare('SELECT DISTINCT step FROM metric_points WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY step')
+      .pluck()
+      .all(ids) as number[];
+    const start = range.startStep ?? 0;
+    const end = range.endStep ?? allSteps[allSteps.length - 1] ?? 0;
+    const extremes = this.db
+      .prepare('SELECT min(step_min) AS lo, max(step_max) AS hi FROM metric_blocks WHERE series_id IN (SELECT value FROM json_each(?)) GROUP BY series_id')
+      .all(ids) as { lo: number; hi: number }[];
+    const inRange = allSteps.filter((step) => step >= start && step <= end);
+    const chosen = new Set(inRange.length > range.maxSteps ? [...evenlySpaced(inRange, range.maxSteps)] : inRange);
+    for (const { lo, hi } of extremes) {
+      for (const step of [lo, hi]) if (step >= start && step <= end) chosen.add(step);
+    }
+    const wanted = JSON.stringify([...chosen].sort((a, b) => a - b));
+    const at = this.db.prepare<[number, string], { step: number; timestamp: number; value: number | null }>(
+      `SELECT step, timestamp, value FROM metric_points WHERE series_id = ? AND step IN (SELECT value FROM json_each(?))
+       ORDER BY step, timestamp, value LIMIT ${HISTORY_LIMIT}`,
+    );
+    return series.flatMap(({ run, id }) =>
+      at.all(id, wanted).map((r) => ({ key, run_id: run, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) })),
+    );
+  }
+}
+
+function summaryPoints(b: BlockRow): SeriesPoint[] {
+  const out: SeriesPoint[] = [];
+  if (b.min_seq !== null) out.push({ seq: b.min_seq, step: b.min_step!, timestamp: b.min_timestamp!, value: b.min_value! });
+  if (b.max_seq !== null && b.max_seq !== b.min_seq) {
+    out.push({ seq: b.max_seq, step: b.max_step!, timestamp: b.max_timestamp!, value: b.max_value! });
+  }
+  return out;
+}

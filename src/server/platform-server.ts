@@ -1,0 +1,86 @@
+import type { AddressInfo } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { openStore, databasePath, type Store } from '../core/store';
+import { removeServerFile, writeServerFile } from '../core/server-file';
+import { createApp } from './app';
+import { isLoopback } from './guard';
+import { Router } from './router';
+import { ServerTelemetry } from './telemetry';
+import { mountTrackingRoutes } from './mlflow-tracking-routes';
+import { mountRegistryRoutes } from './mlflow-registry-routes';
+import { mountArtifactRoutes } from './mlflow-artifact-routes';
+import { mountTrellisRoutes } from './trellis-routes';
+
+export interface PlatformServerOptions {
+  dataDir: string;
+  host?: string;
+  port?: number;
+  /** A fixed token (tests, CI); otherwise a fresh random one. */
+  token?: string;
+  /** Extra Host header names to accept (DNS rebinding protection refuses unknown names). */
+  allowedHosts?: string[];
+  /** Write `.trellis/server.json` so the CLI and the extension find this server (off for in-process use). */
+  announce?: boolean;
+  version: string;
+  log?: (line: string) => void;
+}
+
+export interface PlatformServer {
+  readonly url: string;
+  readonly port: number;
+  readonly token: string;
+  readonly store: Store;
+  /** Stops accepting, lets in-flight requests finish, checkpoints the WAL, removes server.json. */
+  close(): Promise<void>;
+}
+
+const MAX_JSON_BYTES = 32 * 1024 * 1024;
+const DRAIN_MS = 5_000;
+
+export async function startPlatformServer(options: PlatformServerOptions): Promise<PlatformServer> {
+  const host = options.host ?? '127.0.0.1';
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const token = options.token ?? randomBytes(24).toString('hex');
+  const store = openStore(options.dataDir);
+  const telemetry = new ServerTelemetry(databasePath(options.dataDir));
+  const router = new Router();
+  mountTrackingRoutes(router, store);
+  mountRegistryRoutes(router, store);
+  mountArtifactRoutes(router, store);
+  mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
+
+  const { server, inFlight } = createApp({
+    router,
+    telemetry,
+    log,
+    maxJsonBytes: MAX_JSON_BYTES,
+    // Beyond loopback (e.g. for containers on the Docker bridge) every request needs the token.
+    guard: { token, requireToken: !isLoopback(host), allowedHosts: options.allowedHosts ?? [] },
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  if (options.announce) writeServerFile(options.dataDir, { pid: process.pid, url, token, version: options.version });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    port,
+    token,
+    store,
+    close: () =>
+      (closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeIdleConnections();
+        const deadline = Date.now() + DRAIN_MS;
+        while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        server.closeAllConnections();
+        await closed;
+        store.close();
+        if (options.announce) removeServerFile(options.dataDir, process.pid);
+      })()),
+  };
+}
