@@ -1,7 +1,8 @@
 // Runs the test suites with node's test runner (TypeScript through tsx).
 // `node test/run.mjs [unit|integration|e2e ...]`; no argument runs unit and integration.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration'];
@@ -21,10 +22,23 @@ if (files.length === 0) {
   console.error(`no test files under ${suites.map((s) => `test/${s}`).join(', ')}`);
   process.exit(1);
 }
-// One file at a time: integration suites start servers and containers and measure nothing in parallel.
+// One file at a time: integration suites start servers and processes and must not compete for 2 cores.
+// Spec output for people; a TAP copy to count results for the closing line CI reads.
+const tapDir = mkdtempSync(join(tmpdir(), 'trellis-tap-'));
+const tapFile = join(tapDir, 'results.tap');
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  [
+    '--import', 'tsx', '--test', '--test-concurrency=1',
+    '--test-reporter=spec', '--test-reporter-destination=stdout',
+    '--test-reporter=tap', `--test-reporter-destination=${tapFile}`,
+    ...files,
+  ],
   { stdio: 'inherit' },
 );
+const tap = readFileSync(tapFile, 'utf8');
+rmSync(tapDir, { recursive: true, force: true });
+const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
+const [pass, fail, skipped, todo] = ['pass', 'fail', 'skipped', 'todo'].map(count);
+console.log(`\n${pass} passed, ${fail} failed, ${skipped + todo} skipped`);
 process.exit(result.status ?? 1);
