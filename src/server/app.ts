@@ -99,13 +99,12 @@ export function createApp(options: AppOptions): App {
     routeName = route.name;
     if (STREAMING_ROUTES.has(route.name)) done();
     let fields: Promise<Fields> | undefined;
+    // Like MLflow: a GET with a query string reads it; anything else reads a JSON body, and a request
+    // with neither (a bodiless DELETE from curl, say) falls back to the query string.
     const readFields = () =>
-      (fields ??= method === 'GET' || method === 'HEAD'
+      (fields ??= (method === 'GET' || method === 'HEAD') && url.search !== ''
         ? Promise.resolve(fieldsOfQuery(url.searchParams))
-        : readBody(req, options.maxJsonBytes).then((text) =>
-            // A DELETE or POST without a body may carry its fields in the query string (curl users do).
-            text.trim() === '' ? fieldsOfQuery(url.searchParams) : parseJsonBody(text),
-          ));
+        : readBody(req, options.maxJsonBytes).then((text) => (text.trim() === '' ? fieldsOfQuery(url.searchParams) : parseJsonBody(text))));
     Promise.resolve()
       .then(() => route.handler({ req, res, url, subpath: safeDecode(match.subpath), fields: readFields }))
       .then((result) => {
