@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 // The layers of ../shared/design/ARCHITECTURE.md: an inner layer never imports an outer one,
 // and only src/extension imports `vscode`.
@@ -30,7 +31,7 @@ export default tseslint.config(
     },
   },
   ...Object.keys(rank).map(layerRule),
-  { files: ['**/*.mjs', 'scripts/**', 'test/**', 'bench/**'], languageOptions: { globals: { process: 'readonly', console: 'readonly' } } },
+  { files: ['**/*.mjs', 'scripts/**', 'test/**', 'bench/**'], languageOptions: { globals: globals.node } },
   // Tests read loosely typed JSON replies; asserting their shape is the test's job.
   { files: ['test/**'], rules: { '@typescript-eslint/no-explicit-any': 'off' } },
 );
