@@ -116,7 +116,8 @@ export class RunStore {
     const params = batch.params ?? [];
     const tags = batch.tags ?? [];
     validateBatchSize(metrics.length, params.length, tags.length);
-    for (const m of metrics) validateMetric(m);
+    const checkedKeys = new Set<string>();
+    for (const m of metrics) validateMetric(m, checkedKeys);
     for (const p of params) {
       validateKey('param', p.key);
       validateValueLength('param', p.key, p.value);
@@ -297,8 +298,12 @@ function toInfo(r: RunRow): RunInfo {
   };
 }
 
-function validateMetric(m: Metric): void {
-  validateKey('metric', m.key);
+/** `checkedKeys`: a batch repeats a few keys many times; each distinct key is validated once. */
+function validateMetric(m: Metric, checkedKeys: Set<string>): void {
+  if (!checkedKeys.has(m.key)) {
+    validateKey('metric', m.key);
+    checkedKeys.add(m.key);
+  }
   if (typeof m.value !== 'number') {
     throw invalidParameter(`Got invalid value ${JSON.stringify(m.value)} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point).`);
   }
