@@ -13,6 +13,14 @@ export interface FileInfo {
 
 const SCHEME = 'mlflow-artifacts:';
 
+/** A client path must be relative and stay relative: no NUL, no absolute path or drive, no '..' segment. */
+export function checkRelativePath(path: string): string {
+  if (path.includes('\0')) throw invalidParameter('Invalid artifact path: it contains a NUL byte.');
+  if (isAbsolute(path) || /^[a-zA-Z]:/.test(path)) throw invalidParameter(`Invalid artifact path '${path}': absolute paths are not allowed; give a path relative to the artifact root.`);
+  if (path.split(/[\\/]/).includes('..')) throw invalidParameter(`Invalid artifact path '${path}': '..' segments are not allowed.`);
+  return path;
+}
+
 /**
  * Artifact files under one root. Every client path is checked twice: lexically (no absolute path, no
  * `..`, no NUL) and, after resolving symlinks, that it still lies inside the root, so neither `../x` nor a
@@ -34,10 +42,7 @@ export class ArtifactStore {
 
   /** The absolute path of a client-supplied relative path, guaranteed to lie inside the root. */
   resolve(path: string): string {
-    if (path.includes('\0')) throw invalidParameter('Invalid artifact path: it contains a NUL byte.');
-    if (isAbsolute(path) || /^[a-zA-Z]:/.test(path)) throw invalidParameter(`Invalid artifact path '${path}': absolute paths are not allowed; give a path relative to the artifact root.`);
-    if (path.split(/[\\/]/).includes('..')) throw invalidParameter(`Invalid artifact path '${path}': '..' segments are not allowed.`);
-    const full = resolve(this.root, path);
+    const full = resolve(this.root, checkRelativePath(path));
     this.assertInside(full, path);
     return full;
   }

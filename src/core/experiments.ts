@@ -32,6 +32,7 @@ export class ExperimentStore {
 
   create(name: unknown, artifactLocation?: string, tags: KeyValue[] = []): string {
     validateExperimentName(name);
+    if (artifactLocation?.startsWith('runs:')) throw invalidParameter(`Artifact location cannot be a runs:/ URI. Given: '${artifactLocation}'`);
     for (const t of tags) {
       validateKey('tag', t.key);
       validateValueLength('tag', t.key, t.value);

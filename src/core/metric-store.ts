@@ -25,6 +25,8 @@ interface SeriesRow {
   latest_value: number | null;
   latest_timestamp: number;
   latest_step: number;
+  max_step: number;
+  max_timestamp: number;
 }
 
 interface BlockRow {
@@ -40,6 +42,26 @@ interface BlockRow {
   max_step: number | null;
   max_timestamp: number | null;
   max_value: number | null;
+}
+
+const pointKey = (step: number, timestamp: number, value: number): string => `${step}:${timestamp}:${value}`;
+
+/** Drops repeats inside one batch; a batch in strictly increasing (step, timestamp) order has none. */
+function withoutRepeats(points: MetricPoint[]): MetricPoint[] {
+  let increasing = true;
+  for (let i = 1; i < points.length && increasing; i++) {
+    const a = points[i - 1]!;
+    const b = points[i]!;
+    increasing = b.step > a.step || (b.step === a.step && b.timestamp > a.timestamp);
+  }
+  if (increasing) return points;
+  const seen = new Set<string>();
+  return points.filter((p) => {
+    const k = pointKey(p.step, p.timestamp, p.value);
+    if (seen.has(k)) return false;
+    seen.add(k);
+    return true;
+  });
 }
 
 /** SQLite has no NaN: it is stored as NULL and read back as NaN. */
@@ -68,13 +90,13 @@ export class MetricStore {
 
   constructor(private readonly db: Db) {
     this.selectSeries = db.prepare(
-      'SELECT series_id, count, latest_value, latest_timestamp, latest_step FROM metric_series WHERE run_uuid = ? AND key = ?',
+      'SELECT series_id, count, latest_value, latest_timestamp, latest_step, max_step, max_timestamp FROM metric_series WHERE run_uuid = ? AND key = ?',
     );
     this.insertSeries = db.prepare(
-      'INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step) VALUES (?, ?, 0, ?, ?, ?)',
+      'INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step, max_step, max_timestamp) VALUES (?, ?, 0, ?, ?, ?, ?, ?)',
     );
     this.updateSeries = db.prepare(
-      'UPDATE metric_series SET count = ?, latest_value = ?, latest_timestamp = ?, latest_step = ? WHERE series_id = ?',
+      'UPDATE metric_series SET count = ?, latest_value = ?, latest_timestamp = ?, latest_step = ?, max_step = ?, max_timestamp = ? WHERE series_id = ?',
     );
     const row = '(?, ?, ?, ?, ?)';
     this.insertOne = db.prepare(`INSERT INTO metric_points VALUES ${row}`);
@@ -98,27 +120,65 @@ export class MetricStore {
     for (const [key, list] of byKey) this.appendSeries(runId, key, list);
   }
 
-  private appendSeries(runId: string, key: string, points: MetricPoint[]): void {
+  private appendSeries(runId: string, key: string, batch: MetricPoint[]): void {
     let series = this.selectSeries.get(runId, key);
-    if (!series) {
+    let points = withoutRepeats(batch);
+    if (series) {
+      points = this.withoutStored(series, points);
+      if (points.length === 0) return;
+    } else {
       const first = points[0]!;
-      const id = Number(this.insertSeries.run(runId, key, toSql(first.value), first.timestamp, first.step).lastInsertRowid);
-      series = { series_id: id, count: 0, latest_value: toSql(first.value), latest_timestamp: first.timestamp, latest_step: first.step };
+      const id = Number(
+        this.insertSeries.run(runId, key, toSql(first.value), first.timestamp, first.step, first.step, first.timestamp).lastInsertRowid,
+      );
+      series = {
+        series_id: id, count: 0, latest_value: toSql(first.value), latest_timestamp: first.timestamp, latest_step: first.step,
+        max_step: first.step, max_timestamp: first.timestamp,
+      };
     }
     const id = series.series_id;
     const start = series.count;
     this.insertPoints(id, start, points);
 
-    const latest = { ...series };
+    const next = { ...series };
     for (const p of points) {
-      if (isNewer(p, latest)) {
-        latest.latest_step = p.step;
-        latest.latest_timestamp = p.timestamp;
-        latest.latest_value = toSql(p.value);
+      if (isNewer(p, next)) {
+        next.latest_step = p.step;
+        next.latest_timestamp = p.timestamp;
+        next.latest_value = toSql(p.value);
       }
+      if (p.step > next.max_step) next.max_step = p.step;
+      if (p.timestamp > next.max_timestamp) next.max_timestamp = p.timestamp;
     }
-    this.updateSeries.run(start + points.length, latest.latest_value, latest.latest_timestamp, latest.latest_step, id);
+    this.updateSeries.run(start + points.length, next.latest_value, next.latest_timestamp, next.latest_step, next.max_step, next.max_timestamp, id);
     this.updateBlocks(id, start, points);
+  }
+
+  /**
+   * Drops points identical to stored ones (a client retrying a batch whose reply it lost), as MLflow's
+   * store ignores a repeated (key, value, timestamp, step). A point beyond the series' largest step or
+   * timestamp cannot be a repeat, so ordinary logging never reads back.
+   */
+  private withoutStored(series: SeriesRow, points: MetricPoint[]): MetricPoint[] {
+    const suspects = points.filter((p) => p.step <= series.max_step && p.timestamp <= series.max_timestamp);
+    if (suspects.length === 0) return points;
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const p of suspects) {
+      lo = Math.min(lo, p.step);
+      hi = Math.max(hi, p.step);
+    }
+    const stored = new Set(
+      this.db
+        .prepare<[number, number, number], { step: number; timestamp: number; value: number | null }>(
+          `SELECT p.step, p.timestamp, p.value FROM metric_blocks b JOIN metric_points p
+             ON p.series_id = b.series_id AND p.seq >= b.block * ${BLOCK_SIZE} AND p.seq < (b.block + 1) * ${BLOCK_SIZE}
+           WHERE b.series_id = ? AND b.step_max >= ? AND b.step_min <= ?`,
+        )
+        .all(series.series_id, lo, hi)
+        .map((r) => pointKey(r.step, r.timestamp, fromSql(r.value))),
+    );
+    return points.filter((p) => !stored.has(pointKey(p.step, p.timestamp, p.value)));
   }
 
   private insertPoints(id: number, start: number, points: MetricPoint[]): void {

@@ -58,6 +58,9 @@ export const MIGRATIONS: readonly string[] = [
     latest_value  REAL,          -- NULL encodes NaN (SQLite has no NaN)
     latest_timestamp INTEGER NOT NULL,
     latest_step   INTEGER NOT NULL,
+    -- Largest step and timestamp in the series: a point above either cannot repeat a stored one.
+    max_step      INTEGER NOT NULL,
+    max_timestamp INTEGER NOT NULL,
     UNIQUE (run_uuid, key)
   );
   CREATE INDEX metric_series_by_key ON metric_series(key, latest_value);

@@ -143,7 +143,7 @@ export class Registry {
   createVersion(req: { name: unknown; source: unknown; run_id?: string; tags?: KeyValue[]; run_link?: string; description?: string }): ModelVersion {
     const model = this.modelRow(req.name);
     if (typeof req.source !== 'string' || req.source === '') throw invalidParameter(`Missing value for required parameter 'source'.`);
-    const source = req.source;
+    const source = checkSource(req.source);
     const tags = (req.tags ?? []).map(checkTag);
     const version = this.db.transaction(() => {
       const next = (this.db.prepare('SELECT max_version + 1 AS v FROM registered_models WHERE name = ?').get(model.name) as { v: number }).v;
@@ -289,6 +289,28 @@ function requireName(name: unknown, field = 'name'): string {
     throw invalidParameter(`Missing value for required parameter '${field}'. Registered model names must be non-empty strings.`);
   }
   return name;
+}
+
+/** A source with '..' segments (after any number of URL-decodings) could point anywhere: refused, as MLflow does. */
+function checkSource(source: string): string {
+  let decoded = source;
+  for (let i = 0; i < 5; i++) {
+    const next = safeDecode(decoded);
+    if (next === decoded) break;
+    decoded = next;
+  }
+  if (decoded.split(/[\\/]/).includes('..')) {
+    throw invalidParameter(`Invalid model version source: '${source}'. Provide an absolute path or URI without relative path references ('..').`);
+  }
+  return source;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
 }
 
 function checkTag(t: KeyValue): KeyValue {

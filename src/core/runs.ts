@@ -307,7 +307,7 @@ function validateMetric(m: Metric, checkedKeys: Set<string>): void {
   if (typeof m.value !== 'number') {
     throw invalidParameter(`Got invalid value ${JSON.stringify(m.value)} for metric '${m.key}' (timestamp=${m.timestamp}). Please specify value as a valid double (64-bit floating point).`);
   }
-  if (!Number.isSafeInteger(m.timestamp)) {
+  if (!Number.isSafeInteger(m.timestamp) || m.timestamp < 0) {
     throw invalidParameter(`Got invalid timestamp ${JSON.stringify(m.timestamp)} for metric '${m.key}' (value=${m.value}). Timestamp must be a nonnegative long (64-bit integer).`);
   }
   if (!Number.isSafeInteger(m.step)) {

@@ -99,12 +99,18 @@ export function createApp(options: AppOptions): App {
     routeName = route.name;
     if (STREAMING_ROUTES.has(route.name)) done();
     let fields: Promise<Fields> | undefined;
-    // Like MLflow: a GET with a query string reads it; anything else reads a JSON body, and a request
-    // with neither (a bodiless DELETE from curl, say) falls back to the query string.
+    // Like MLflow: a GET with a query string reads it; anything else reads a JSON body, and a bodiless
+    // DELETE (curl) falls back to the query string. A POST must say application/json: HTML forms and
+    // simple cross-origin requests cannot, so a web page cannot drive the API (CSRF).
     const readFields = () =>
       (fields ??= (method === 'GET' || method === 'HEAD') && url.search !== ''
         ? Promise.resolve(fieldsOfQuery(url.searchParams))
-        : readBody(req, options.maxJsonBytes).then((text) => (text.trim() === '' ? fieldsOfQuery(url.searchParams) : parseJsonBody(text))));
+        : Promise.resolve().then(() => {
+            if (method === 'POST') requireJsonContentType(req);
+            return readBody(req, options.maxJsonBytes).then((text) =>
+              text.trim() === '' && method === 'DELETE' ? fieldsOfQuery(url.searchParams) : parseJsonBody(text),
+            );
+          }));
     Promise.resolve()
       .then(() => route.handler({ req, res, url, subpath: safeDecode(match.subpath), fields: readFields }))
       .then((result) => {
@@ -120,6 +126,16 @@ export function createApp(options: AppOptions): App {
       });
   });
   return { server, inFlight: () => inFlight };
+}
+
+function requireJsonContentType(req: IncomingMessage): void {
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  if (type !== 'application/json') {
+    throw new TrellisError(
+      'INVALID_PARAMETER_VALUE',
+      `Bad Request. Content-Type must be one of [application/json]. Got '${type || 'none'}'.`,
+    );
+  }
 }
 
 function safeDecode(path: string): string {

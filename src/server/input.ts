@@ -131,7 +131,14 @@ export function parseJsonBody(text: string): Fields {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TrellisError('MALFORMED_REQUEST', 'The request body must be a JSON object.');
   }
-  return value as Fields;
+  return stringifyExperimentIds(value as Fields);
+}
+
+/** MLflow turns experiment ids sent as JSON numbers into strings before parsing; clients rely on it. */
+function stringifyExperimentIds(f: Fields): Fields {
+  if (typeof f.experiment_id === 'number') f.experiment_id = String(f.experiment_id);
+  if (Array.isArray(f.experiment_ids)) f.experiment_ids = f.experiment_ids.map((id) => (typeof id === 'number' ? String(id) : id));
+  return f;
 }
 
 function quoteSpecialNumbers(text: string): string {

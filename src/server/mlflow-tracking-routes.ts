@@ -1,7 +1,7 @@
 import type { Store } from '../core/store';
 import type { Metric, ViewType } from '../core/entities';
 import { invalidParameter } from '../core/errors';
-import { ArtifactStore } from '../core/artifacts';
+import { ArtifactStore, checkRelativePath } from '../core/artifacts';
 import type { Router } from './router';
 import {
   int64, keyValues, messages, requiredDouble, requiredInt64, requiredStr, str, strList, type Fields,
@@ -20,7 +20,7 @@ function viewType(f: Fields, name: string): ViewType | undefined {
 }
 
 /** `run_id`, or the deprecated `run_uuid` that older clients still send. */
-const runId = (f: Fields): string => str(f, 'run_id') || requiredStr(f, 'run_uuid');
+const runId = (f: Fields): string => str(f, 'run_id') || str(f, 'run_uuid') || requiredStr(f, 'run_id');
 
 function metricOf(m: Fields): Metric {
   return {
@@ -57,7 +57,7 @@ export function mountTrackingRoutes(router: Router, store: Store): void {
     return { experiments: page.items, ...(page.next_page_token ? { next_page_token: page.next_page_token } : {}) };
   });
   post('experiments/update', (f) => {
-    experiments.rename(requiredStr(f, 'experiment_id'), str(f, 'new_name'));
+    experiments.rename(requiredStr(f, 'experiment_id'), requiredStr(f, 'new_name'));
     return {};
   });
   post('experiments/delete', (f) => {
@@ -111,7 +111,7 @@ export function mountTrackingRoutes(router: Router, store: Store): void {
     return {};
   });
   post('runs/log-parameter', (f) => {
-    runs.logBatch(runId(f), { params: [{ key: requiredStr(f, 'key'), value: requiredStr(f, 'value') }] });
+    runs.logBatch(runId(f), { params: [{ key: requiredStr(f, 'key'), value: str(f, 'value') ?? '' }] });
     return {};
   });
   post('runs/set-tag', (f) => {
@@ -189,7 +189,7 @@ export function mountTrackingRoutes(router: Router, store: Store): void {
     if (base === undefined) {
       throw invalidParameter(`Run ${info.run_id} keeps its artifacts at ${info.artifact_uri}, which Trellis does not serve; read them there.`);
     }
-    const dir = path ? `${base}/${path}` : base;
+    const dir = path ? `${base}/${checkRelativePath(path)}` : base;
     const files = store.artifacts.list(dir).map((file) => ({ ...file, path: path ? `${path}/${file.path}` : file.path }));
     return { root_uri: info.artifact_uri, files };
   });
