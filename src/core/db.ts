@@ -53,3 +53,12 @@ export function migrate(db: Db): void {
 export function checkpoint(db: Db): void {
   db.pragma('wal_checkpoint(TRUNCATE)');
 }
+
+/**
+ * Runs `fn` in a BEGIN IMMEDIATE transaction. The write lock is taken first (waiting up to the busy
+ * timeout), so a read inside the transaction can never be invalidated by another process's write or
+ * checkpoint, which would fail a deferred transaction at once with SQLITE_BUSY_SNAPSHOT.
+ */
+export function inWriteTransaction<T>(db: Db, fn: () => T): T {
+  return db.transaction(fn).immediate();
+}

@@ -1,4 +1,4 @@
-import type { Db } from './db';
+import { inWriteTransaction, type Db } from './db';
 import type { ChangeFeed } from './events';
 import type { Experiment, KeyValue, Page, ViewType } from './entities';
 import { alreadyExists, invalidParameter, invalidState, notFound } from './errors';
@@ -37,7 +37,7 @@ export class ExperimentStore {
       validateKey('tag', t.key);
       validateValueLength('tag', t.key, t.value);
     }
-    const create = this.db.transaction(() => {
+    const id = inWriteTransaction(this.db, () => {
       const existing = this.db.prepare('SELECT lifecycle_stage FROM experiments WHERE name = ?').get(name) as
         | { lifecycle_stage: string }
         | undefined;
@@ -49,20 +49,19 @@ export class ExperimentStore {
         );
       }
       const now = Date.now();
-      const id = Number(
+      const newId = Number(
         this.db
           .prepare(
             `INSERT INTO experiments (name, artifact_location, creation_time, last_update_time) VALUES (?, '', ?, ?)`,
           )
           .run(name, now, now).lastInsertRowid,
       );
-      const location = artifactLocation || `mlflow-artifacts:/${id}`;
-      this.db.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(location, id);
+      const location = artifactLocation || `mlflow-artifacts:/${newId}`;
+      this.db.prepare('UPDATE experiments SET artifact_location = ? WHERE experiment_id = ?').run(location, newId);
       const insertTag = this.db.prepare('INSERT OR REPLACE INTO experiment_tags VALUES (?, ?, ?)');
-      for (const t of tags) insertTag.run(id, t.key, t.value);
-      return String(id);
+      for (const t of tags) insertTag.run(newId, t.key, t.value);
+      return String(newId);
     });
-    const id = create();
     this.changes.emit({ type: 'experiment.created', experiment_id: id });
     return id;
   }
@@ -113,12 +112,12 @@ export class ExperimentStore {
     // MLflow answers "does not exist" for deleting a deleted experiment or restoring an active one.
     if (exp.lifecycle_stage === stage) throw notFound(`No Experiment with id=${exp.experiment_id} exists in the '${stage === 'deleted' ? 'active' : 'deleted'}' state.`);
     const now = Date.now();
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       this.db.prepare('UPDATE experiments SET lifecycle_stage = ?, last_update_time = ? WHERE experiment_id = ?').run(stage, now, exp.experiment_id);
       this.db
         .prepare('UPDATE runs SET lifecycle_stage = ?, deleted_time = ? WHERE experiment_id = ?')
         .run(stage, stage === 'deleted' ? now : null, exp.experiment_id);
-    })();
+    });
     this.changes.emit({ type: 'experiment.updated', experiment_id: exp.experiment_id });
   }
 

@@ -1,4 +1,4 @@
-import type { Db } from './db';
+import { inWriteTransaction, type Db } from './db';
 import type { ChangeFeed } from './events';
 import type { KeyValue, ModelVersion, ModelVersionStage, Page, RegisteredModel } from './entities';
 import { MODEL_VERSION_STAGES } from './entities';
@@ -39,7 +39,7 @@ export class Registry {
   createModel(name: unknown, tags: KeyValue[] = [], description = ''): RegisteredModel {
     const n = requireName(name);
     tags.forEach(checkTag);
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       if (this.db.prepare('SELECT 1 FROM registered_models WHERE name = ?').get(n)) {
         throw alreadyExists(`Registered Model (name=${n}) already exists.`);
       }
@@ -47,7 +47,7 @@ export class Registry {
       this.db.prepare('INSERT INTO registered_models (name, creation_timestamp, last_updated_timestamp, description) VALUES (?, ?, ?, ?)').run(n, now, now, description);
       const insert = this.db.prepare('INSERT OR REPLACE INTO registered_model_tags VALUES (?, ?, ?)');
       for (const t of tags) insert.run(n, t.key, t.value);
-    })();
+    });
     this.changes.emit({ type: 'model.updated', name: n });
     return this.getModel(n);
   }
@@ -145,7 +145,7 @@ export class Registry {
     if (typeof req.source !== 'string' || req.source === '') throw invalidParameter(`Missing value for required parameter 'source'.`);
     const source = checkSource(req.source);
     const tags = (req.tags ?? []).map(checkTag);
-    const version = this.db.transaction(() => {
+    const version = inWriteTransaction(this.db, () => {
       const next = (this.db.prepare('SELECT max_version + 1 AS v FROM registered_models WHERE name = ?').get(model.name) as { v: number }).v;
       const now = Date.now();
       this.db
@@ -158,7 +158,7 @@ export class Registry {
       for (const t of tags) insert.run(model.name, next, t.key, t.value);
       this.db.prepare('UPDATE registered_models SET max_version = ?, last_updated_timestamp = ? WHERE name = ?').run(next, now, model.name);
       return next;
-    })();
+    });
     this.changes.emit({ type: 'model_version.created', name: model.name, version: String(version) });
     return this.getVersion(model.name, version);
   }
@@ -190,7 +190,7 @@ export class Registry {
       throw invalidParameter(`Model version transition cannot archive existing model versions because '${target}' is not an Active stage. Valid stages are ['Staging', 'Production']`);
     }
     const now = Date.now();
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       if (archiveExisting) {
         this.db
           .prepare(`UPDATE model_versions SET current_stage = 'Archived', last_updated_timestamp = ? WHERE name = ? AND current_stage = ? AND version != ?`)
@@ -199,7 +199,7 @@ export class Registry {
       this.db
         .prepare('UPDATE model_versions SET current_stage = ?, last_updated_timestamp = ? WHERE name = ? AND version = ?')
         .run(target, now, v.name, v.version);
-    })();
+    });
     this.emitVersion(v);
     return this.getVersion(v.name, v.version);
   }

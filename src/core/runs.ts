@@ -1,4 +1,4 @@
-import type { Db } from './db';
+import { inWriteTransaction, type Db } from './db';
 import type { ChangeFeed } from './events';
 import type { ExperimentStore } from './experiments';
 import type { DatasetInput, KeyValue, Metric, Page, Run, RunInfo, RunStatus, ViewType } from './entities';
@@ -64,7 +64,7 @@ export class RunStore {
     const name = req.run_name || tagName || randomRunName();
     const runId = newRunId();
     const artifactUri = `${exp.artifact_location}/${runId}/artifacts`;
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       this.db
         .prepare(
           `INSERT INTO runs (run_uuid, experiment_id, name, user_id, status, start_time, lifecycle_stage, artifact_uri)
@@ -72,7 +72,7 @@ export class RunStore {
         )
         .run(runId, Number(exp.experiment_id), name, req.user_id ?? '', req.start_time ?? Date.now(), artifactUri);
       this.writeTags(runId, [...tags.filter((t) => t.key !== RUN_NAME_TAG), { key: RUN_NAME_TAG, value: name }]);
-    })();
+    });
     this.changes.emit({ type: 'run.created', run_id: runId, experiment_id: exp.experiment_id });
     return this.get(runId);
   }
@@ -90,11 +90,11 @@ export class RunStore {
     if (req.status !== undefined && !RUN_STATUSES.includes(req.status as RunStatus)) {
       throw invalidParameter(`Invalid value '${String(req.status)}' for parameter 'status': expected one of ${RUN_STATUSES.join(', ')}.`);
     }
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       if (req.status !== undefined) this.db.prepare('UPDATE runs SET status = ? WHERE run_uuid = ?').run(req.status, row.run_uuid);
       if (req.end_time !== undefined) this.db.prepare('UPDATE runs SET end_time = ? WHERE run_uuid = ?').run(req.end_time, row.run_uuid);
       if (req.run_name) this.writeTags(row.run_uuid, [{ key: RUN_NAME_TAG, value: req.run_name }]);
-    })();
+    });
     this.emitUpdated(row);
     return this.info(row.run_uuid);
   }
@@ -135,7 +135,7 @@ export class RunStore {
       seen.set(p.key, p.value);
     }
     const row = this.activeRow(runId);
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       for (const [key, value] of seen) {
         const old = this.selectParam.get(row.run_uuid, key);
         if (old === undefined) this.insertParam.run(row.run_uuid, key, value);
@@ -147,7 +147,7 @@ export class RunStore {
       }
       this.writeTags(row.run_uuid, tags);
       if (metrics.length) this.metrics.append(row.run_uuid, metrics);
-    })();
+    });
     if (metrics.length) this.changes.emit({ type: 'metrics.logged', run_id: row.run_uuid, keys: [...new Set(metrics.map((m) => m.key))] });
     if (params.length || tags.length) this.emitUpdated(row);
   }
@@ -161,7 +161,7 @@ export class RunStore {
 
   logInputs(runId: unknown, inputs: DatasetInput[]): void {
     const row = this.activeRow(runId);
-    this.db.transaction(() => {
+    inWriteTransaction(this.db, () => {
       for (const input of inputs) {
         const d = input.dataset;
         for (const field of ['name', 'digest', 'source_type', 'source'] as const) {
@@ -180,7 +180,7 @@ export class RunStore {
           .prepare('INSERT OR REPLACE INTO run_inputs (run_uuid, dataset_id, tags) VALUES (?, ?, ?)')
           .run(row.run_uuid, dataset_id, JSON.stringify(input.tags ?? []));
       }
-    })();
+    });
     this.emitUpdated(row);
   }
 

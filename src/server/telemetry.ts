@@ -9,6 +9,10 @@ export class ServerTelemetry {
 
   constructor(databaseFile: string) {
     collectDefaultMetrics({ register: this.registry, prefix: 'trellis_' });
+    // These three are gauges whose names end in _total, which promtool (rightly) rejects as counter names.
+    for (const name of ['active_handles_total', 'active_requests_total', 'active_resources_total']) {
+      this.registry.removeSingleMetric(`trellis_nodejs_${name}`);
+    }
     this.requests = new Counter({
       name: 'trellis_http_requests_total',
       help: 'HTTP requests answered, by route pattern, method and status code.',
