@@ -67,7 +67,7 @@ function fixture(): Db {
   const insertParam = db.prepare('INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
   const insertTag = db.prepare('INSERT INTO tags (run_uuid, key, value) VALUES (?, ?, ?)');
   const insertMetric = db.prepare(
-    `INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step) VALUES (?, ?, 1, ?, 0, 0)`,
+    `INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step, max_step, max_timestamp) VALUES (?, ?, 1, ?, 0, 0, 0, 0)`,
   );
   for (const run of RUNS) {
     insertRun.run(
@@ -372,7 +372,7 @@ test('10,000 runs: a metric + param search ordered by a metric uses indexes', ()
   );
   const insertParam = big.prepare('INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
   const insertMetric = big.prepare(
-    'INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step) VALUES (?, ?, 1, ?, 0, 0)',
+    'INSERT INTO metric_series (run_uuid, key, count, latest_value, latest_timestamp, latest_step, max_step, max_timestamp) VALUES (?, ?, 1, ?, 0, 0, 0, 0)',
   );
   big.transaction(() => {
     for (let i = 0; i < 10_000; i++) {
