@@ -4,22 +4,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
+import { expectError, expectOk } from '../support/replies';
 import { startTestPlatform, type TestPlatform } from '../support/platform';
-
-type Reply = { status: number; body: any };
-
-function expectError(res: Reply, status: number, code: string, message?: RegExp): void {
-  assert.equal(res.status, status, `expected HTTP ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error_code, code, JSON.stringify(res.body));
-  assert.equal(typeof res.body.message, 'string');
-  assert.ok(res.body.message.length > 0);
-  if (message) assert.match(res.body.message, message);
-}
-
-function expectOk(res: Reply): any {
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
 
 let p: TestPlatform;
 let runId: string;

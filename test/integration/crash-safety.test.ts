@@ -1,5 +1,6 @@
 // The server as a real child process (`node dist/cli.js server`): killed mid-write it loses nothing it
 // acknowledged and leaves no half-written batch; stopped with SIGTERM it drains, checkpoints and cleans up.
+import { processAlive } from '../../src/core/server-file';
 import { before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, statSync } from 'node:fs';
@@ -7,7 +8,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { tempDir } from '../support/platform';
 import { request } from 'node:http';
-import { alive, ensureBuilt, openEventStream, readServerJson, sleep, startServerProcess, type ServerProcess } from '../fixtures/processes';
+import { ensureBuilt, openEventStream, readServerJson, sleep, startServerProcess, type ServerProcess } from '../fixtures/processes';
 
 const KEYS = ['loss', 'acc', 'lr'];
 const STEPS_PER_BATCH = 333; // each batch: steps [b*333, b*333+332] of every key (999 points), and param batch_<b>
@@ -144,7 +145,7 @@ describe('crash safety of the server process', () => {
     // The dead server left its server.json behind.
     const stale = readServerJson(dir);
     assert.equal(stale?.pid, first.pid, 'server.json of the killed server is still there');
-    assert.equal(alive(first.pid), false);
+    assert.equal(processAlive(first.pid), false);
 
     server = await startServerProcess(dir);
     const second = server.info;

@@ -7,14 +7,8 @@ import { request } from 'node:http';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { expectOk } from '../support/replies';
 import { startTestPlatform, tempDir, type TestPlatform } from '../support/platform';
-
-type Reply = { status: number; body: any };
-
-function expectOk(res: Reply): any {
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
 
 const API = '/api/2.0/mlflow-artifacts/artifacts';
 

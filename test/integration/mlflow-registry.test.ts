@@ -2,25 +2,10 @@
 // store behaviour (see the protocol reference), not from Trellis's implementation.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { expectError, expectOk, unique } from '../support/replies';
 import { startTestPlatform, type TestPlatform } from '../support/platform';
 
-type Reply = { status: number; body: any };
-
-function expectError(res: Reply, status: number, code: string, message?: RegExp): void {
-  assert.equal(res.status, status, `expected HTTP ${status}, got ${res.status}: ${JSON.stringify(res.body)}`);
-  assert.equal(res.body?.error_code, code, JSON.stringify(res.body));
-  assert.equal(typeof res.body.message, 'string');
-  if (message) assert.match(res.body.message, message);
-}
-
-function expectOk(res: Reply): any {
-  assert.equal(res.status, 200, JSON.stringify(res.body));
-  return res.body;
-}
-
 let p: TestPlatform;
-let seq = 0;
-const unique = (prefix: string) => `${prefix}-${Date.now().toString(36)}-${++seq}`;
 const kv = (list: any[] | undefined): Record<string, string> => Object.fromEntries((list ?? []).map((t: any) => [t.key, t.value]));
 const tick = () => new Promise((r) => setTimeout(r, 3));
 
