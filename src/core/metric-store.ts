@@ -12,8 +12,11 @@ export interface MetricPoint {
 
 /** Points per block summary: 1M points become ~1k summaries, few enough to read in a millisecond. */
 export const BLOCK_SIZE = 1024;
-/** Rows per multi-row INSERT: one statement step instead of 64 cuts per-row overhead by about half. */
-const ROWS_PER_INSERT = 64;
+/**
+ * Rows per multi-row INSERT, largest first: one statement step for 64 rows instead of 64 steps cuts
+ * per-row overhead by about half, and the smaller sizes keep a batch's remainder off the 1-row path.
+ */
+const INSERT_SIZES = [64, 16, 4, 1] as const;
 /** Up to this many points in range, a downsampled read buckets raw points (full detail when zoomed in). */
 const RAW_READ_LIMIT = 65_536;
 /** MLflow's cap on points returned per run by one history read. */
@@ -83,8 +86,7 @@ export class MetricStore {
   private readonly selectSeries: Database.Statement<[string, string], SeriesRow>;
   private readonly insertSeries: Database.Statement;
   private readonly updateSeries: Database.Statement;
-  private readonly insertOne: Database.Statement;
-  private readonly insertMany: Database.Statement;
+  private readonly inserts: { size: number; statement: Database.Statement; args: (number | null)[] }[];
   private readonly selectBlock: Database.Statement<[number, number], BlockRow>;
   private readonly upsertBlock: Database.Statement;
 
@@ -99,8 +101,11 @@ export class MetricStore {
       'UPDATE metric_series SET count = ?, latest_value = ?, latest_timestamp = ?, latest_step = ?, max_step = ?, max_timestamp = ? WHERE series_id = ?',
     );
     const row = '(?, ?, ?, ?, ?)';
-    this.insertOne = db.prepare(`INSERT INTO metric_points VALUES ${row}`);
-    this.insertMany = db.prepare(`INSERT INTO metric_points VALUES ${Array(ROWS_PER_INSERT).fill(row).join(', ')}`);
+    this.inserts = INSERT_SIZES.map((size) => ({
+      size,
+      statement: db.prepare(`INSERT INTO metric_points VALUES ${Array(size).fill(row).join(', ')}`),
+      args: new Array<number | null>(size * 5),
+    }));
     this.selectBlock = db.prepare('SELECT * FROM metric_blocks WHERE series_id = ? AND block = ?');
     this.upsertBlock = db.prepare(
       `INSERT OR REPLACE INTO metric_blocks
@@ -183,10 +188,9 @@ export class MetricStore {
 
   private insertPoints(id: number, start: number, points: MetricPoint[]): void {
     let i = 0;
-    if (points.length >= ROWS_PER_INSERT) {
-      const args: (number | null)[] = new Array(ROWS_PER_INSERT * 5);
-      for (; i + ROWS_PER_INSERT <= points.length; i += ROWS_PER_INSERT) {
-        for (let j = 0; j < ROWS_PER_INSERT; j++) {
+    for (const { size, statement, args } of this.inserts) {
+      for (; i + size <= points.length; i += size) {
+        for (let j = 0; j < size; j++) {
           const p = points[i + j]!;
           const o = j * 5;
           args[o] = id;
@@ -195,12 +199,8 @@ export class MetricStore {
           args[o + 3] = p.timestamp;
           args[o + 4] = toSql(p.value);
         }
-        this.insertMany.run(args);
+        statement.run(args);
       }
-    }
-    for (; i < points.length; i++) {
-      const p = points[i]!;
-      this.insertOne.run(id, start + i, p.step, p.timestamp, toSql(p.value));
     }
   }
 

@@ -37,6 +37,7 @@ export class RunStore {
   private readonly insertParam;
   private readonly upsertTag;
   private readonly renameRun;
+  private readonly writeBatch;
 
   constructor(
     private readonly db: Db,
@@ -49,6 +50,19 @@ export class RunStore {
     this.insertParam = db.prepare('INSERT INTO params (run_uuid, key, value) VALUES (?, ?, ?)');
     this.upsertTag = db.prepare('INSERT OR REPLACE INTO tags (run_uuid, key, value) VALUES (?, ?, ?)');
     this.renameRun = db.prepare('UPDATE runs SET name = ? WHERE run_uuid = ?');
+    this.writeBatch = db.transaction((runUuid: string, params: Map<string, string>, tags: KeyValue[], metrics: Metric[]) => {
+      for (const [key, value] of params) {
+        const old = this.selectParam.get(runUuid, key);
+        if (old === undefined) this.insertParam.run(runUuid, key, value);
+        else if (old.value !== value) {
+          throw invalidParameter(
+            `Changing param values is not allowed. Param with key='${key}' was already logged with value='${old.value}' for run ID='${runUuid}'. Attempted logging new value '${value}'.`,
+          );
+        }
+      }
+      this.writeTags(runUuid, tags);
+      if (metrics.length) this.metrics.append(runUuid, metrics);
+    });
   }
 
   create(req: { experiment_id?: unknown; user_id?: string; run_name?: string; start_time?: number; tags?: KeyValue[] }): Run {
@@ -135,19 +149,8 @@ export class RunStore {
       seen.set(p.key, p.value);
     }
     const row = this.activeRow(runId);
-    inWriteTransaction(this.db, () => {
-      for (const [key, value] of seen) {
-        const old = this.selectParam.get(row.run_uuid, key);
-        if (old === undefined) this.insertParam.run(row.run_uuid, key, value);
-        else if (old.value !== value) {
-          throw invalidParameter(
-            `Changing param values is not allowed. Param with key='${key}' was already logged with value='${old.value}' for run ID='${row.run_uuid}'. Attempted logging new value '${value}'.`,
-          );
-        }
-      }
-      this.writeTags(row.run_uuid, tags);
-      if (metrics.length) this.metrics.append(row.run_uuid, metrics);
-    });
+    // BEGIN IMMEDIATE, as inWriteTransaction; built once because this is the hot path of every logging client.
+    this.writeBatch.immediate(row.run_uuid, seen, tags, metrics);
     if (metrics.length) this.changes.emit({ type: 'metrics.logged', run_id: row.run_uuid, keys: [...new Set(metrics.map((m) => m.key))] });
     if (params.length || tags.length) this.emitUpdated(row);
   }

@@ -1,0 +1,49 @@
+/**
+ * The reference server: bare node:http that reads the whole body, JSON.parse-s it and answers `{}`,
+ * the ceiling of this runtime for a JSON request. Announces itself like `trellis server` does:
+ *   node --import tsx bench/lib/bare-server.ts <dir>   → writes <dir>/server.json {pid, url, token}
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const dir = process.argv[2];
+if (!dir) {
+  process.stderr.write('usage: bare-server.ts <dir>\n');
+  process.exit(2);
+}
+
+let parsed = 0;
+const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    let status = 200;
+    try {
+      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      if (typeof body === 'object' && body !== null) parsed++;
+    } catch {
+      status = 400;
+    }
+    const text = status === 200 ? '{}' : '{"error_code":"MALFORMED_REQUEST"}';
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    res.end(text);
+  });
+});
+
+server.listen(0, '127.0.0.1', () => {
+  const { port } = server.address() as AddressInfo;
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'server.json');
+  writeFileSync(`${file}.tmp`, JSON.stringify({ pid: process.pid, url: `http://127.0.0.1:${port}`, token: '', version: 'bare' }));
+  renameSync(`${file}.tmp`, file);
+});
+
+const stop = () => {
+  rmSync(join(dir, 'server.json'), { force: true });
+  process.stderr.write(`bare server: ${parsed} bodies parsed\n`);
+  process.exit(0);
+};
+process.on('SIGTERM', stop);
+process.on('SIGINT', stop);
