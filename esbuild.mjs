@@ -18,6 +18,8 @@ const node = {
 const builds = [
   { ...node, entryPoints: { cli: 'src/cli/main.ts' }, outdir: 'dist', banner: { js: '#!/usr/bin/env node' } },
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
+  // The load tester's worker_threads entry: the engine (in cli.js or extension.js) starts it from dist/.
+  { ...node, entryPoints: { 'loadtest-worker': 'src/services/loadtest/worker.ts' }, outdir: 'dist' },
 ];
 // Webview bundles (browser code of the panels) join as the panels land.
 if (existsSync('webview/main.ts')) {

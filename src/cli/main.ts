@@ -6,6 +6,7 @@ import { serverCommand } from './commands/server';
 import { experimentsCommand } from './commands/experiments';
 import { runsCommand } from './commands/runs';
 import { modelsCommand } from './commands/models';
+import { loadtestCommand } from './commands/loadtest';
 
 const program = new Command('trellis')
   .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
@@ -13,6 +14,8 @@ const program = new Command('trellis')
   .option('-d, --data-dir <dir>', 'data directory (SQLite database and artifacts)', process.env.TRELLIS_DATA_DIR ?? '.trellis')
   .option('--url <url>', 'use the Trellis server at this URL instead of the workspace one', process.env.TRELLIS_URL)
   .option('--token <token>', 'bearer token for --url', process.env.TRELLIS_TOKEN)
+  // Trellis's own options go before the command, so a command may reuse a letter (loadtest's -d is its duration).
+  .enablePositionalOptions()
   .showHelpAfterError()
   .exitOverride();
 
@@ -21,6 +24,7 @@ serverCommand(program, globals);
 experimentsCommand(program, globals);
 runsCommand(program, globals);
 modelsCommand(program, globals);
+loadtestCommand(program, globals);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

@@ -146,5 +146,10 @@ export class TrellisClient {
       return false;
     }
   }
+
+  /** Records a finished load test as a run of the `load-tests` experiment. */
+  async recordLoadTest(body: import('../services/loadtest/record').RecordLoadTestInput): Promise<{ run_id: string; experiment_id: string }> {
+    return this.call('POST', '/api/trellis/loadtests', body as unknown as Query);
+  }
 }
 

@@ -10,6 +10,7 @@ import { mountTrackingRoutes } from './mlflow-tracking-routes';
 import { mountRegistryRoutes } from './mlflow-registry-routes';
 import { mountArtifactRoutes } from './mlflow-artifact-routes';
 import { mountTrellisRoutes } from './trellis-routes';
+import { mountLoadTestRoutes } from './loadtest-routes';
 
 export interface PlatformServerOptions {
   dataDir: string;
@@ -48,6 +49,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountRegistryRoutes(router, store);
   mountArtifactRoutes(router, store);
   mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
+  mountLoadTestRoutes(router, store);
 
   const { server, inFlight } = createApp({
     router,
