@@ -19,6 +19,12 @@ const program = new Command('trellis')
   .showHelpAfterError()
   .exitOverride();
 
+// `trellis runs list | head`: a closed pipe ends the command quietly, as for any Unix tool.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const globals = (): GlobalOptions => program.opts<GlobalOptions>();
 serverCommand(program, globals);
 experimentsCommand(program, globals);
