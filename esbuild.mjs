@@ -20,6 +20,8 @@ const builds = [
   { ...node, entryPoints: { extension: 'src/extension/extension.ts' }, outdir: 'dist' },
   // The load tester's worker_threads entry: the engine (in cli.js or extension.js) starts it from dist/.
   { ...node, entryPoints: { 'loadtest-worker': 'src/services/loadtest/worker.ts' }, outdir: 'dist' },
+  // The ONNX engine's inference worker: the engine starts it from dist/ (onnxruntime-node stays external).
+  { ...node, entryPoints: { 'onnx-worker': 'src/engines/onnx/onnx-worker.ts' }, outdir: 'dist' },
 ];
 // Webview bundles (browser code of the panels) join as the panels land.
 if (existsSync('webview/main.ts')) {

@@ -7,6 +7,7 @@ import { experimentsCommand } from './commands/experiments';
 import { runsCommand } from './commands/runs';
 import { modelsCommand } from './commands/models';
 import { loadtestCommand } from './commands/loadtest';
+import { serveCommand } from './commands/serve';
 
 const program = new Command('trellis')
   .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
@@ -31,6 +32,7 @@ experimentsCommand(program, globals);
 runsCommand(program, globals);
 modelsCommand(program, globals);
 loadtestCommand(program, globals);
+serveCommand(program, globals);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

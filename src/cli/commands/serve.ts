@@ -1,0 +1,77 @@
+import type { Command } from 'commander';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
+import { VERSION } from '../../core/version';
+import { parseByteSize } from '../../services/serving/kserve-codec';
+import { startServingServer } from '../../server/serving-server';
+import type { GlobalOptions } from '../connect';
+
+interface ServeOptions {
+  model: string[];
+  host: string;
+  port: string;
+  workers?: string;
+  maxBody: string;
+  maxInflight?: string;
+  token?: string;
+  allowHost?: string[];
+}
+
+function whole(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, got '${text}'.`);
+  return n;
+}
+
+export function serveCommand(program: Command, globals: () => GlobalOptions): void {
+  program
+    .command('serve')
+    .description('Serve registered model versions (ONNX) over the KServe v2 / Open Inference Protocol REST API')
+    .requiredOption('--model <ref...>', 'model versions to serve: NAME@ALIAS, NAME/VERSION or NAME (latest version)')
+    .option('--host <host>', 'address to bind; anything beyond loopback requires the bearer token', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '8080')
+    .option('--workers <n>', 'inference worker threads per model version (default: up to 4, one per core)')
+    .option('--max-body <size>', 'largest request body, e.g. 64mb, 512kb', '64mb')
+    .option('--max-inflight <n>', 'requests admitted at once per model version; beyond it the server answers 503 with Retry-After')
+    .option('--token <token>', 'bearer token clients must send when bound beyond loopback (default: a random one, in the endpoint file)')
+    .option('--allow-host <name...>', 'extra Host header names to accept (DNS rebinding protection refuses unknown names)')
+    .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
+    .action(async (opts: ServeOptions) => {
+      const port = whole('--port', opts.port, 0, 65535);
+      const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : whole('--workers', opts.workers, 1, 64);
+      const maxBodyBytes = parseByteSize(opts.maxBody);
+      const maxInFlight = opts.maxInflight === undefined ? undefined : whole('--max-inflight', opts.maxInflight, 1, 1_000_000);
+      const dataDir = resolve(globals().dataDir);
+      const server = await startServingServer({
+        dataDir,
+        models: opts.model,
+        host: opts.host,
+        port,
+        workers,
+        maxBodyBytes,
+        ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+        ...(opts.token ? { token: opts.token } : {}),
+        ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
+        version: VERSION,
+      });
+      const lines = [`Trellis ${VERSION} serving on ${server.url} (${workers} worker${workers > 1 ? 's' : ''} per model)`];
+      for (const m of server.models) lines.push(`  ${m.refs.join(', ')} → ${m.name} version ${m.version}: POST ${m.infer_url}`);
+      lines.push(`  health: ${server.url}/v2/health/ready   metrics: ${server.url}/metrics`);
+      process.stdout.write(`${lines.join('\n')}\n`);
+      let stopping = false;
+      const stop = (signal: string) => {
+        if (stopping) return;
+        stopping = true;
+        process.stderr.write(`${signal}: finishing in-flight requests…\n`);
+        server.close().then(
+          () => process.exit(0),
+          (err: Error) => {
+            process.stderr.write(`shutdown failed: ${err.message}\n`);
+            process.exit(1);
+          },
+        );
+      };
+      process.on('SIGINT', () => stop('SIGINT'));
+      process.on('SIGTERM', () => stop('SIGTERM'));
+    });
+}
