@@ -222,11 +222,11 @@ describe('trellis loadtest', () => {
     }
   });
 
-  test('--model says serving is not available yet; bad input fails before any traffic', async () => {
+  test('--model with no endpoint serving it, and bad input, fail before any traffic', async () => {
     const before = target.requests;
     const m = await cli(dir, 'loadtest', '--model', 'digits@champion');
     exited(m, 1, '--model');
-    assert.match(m.stderr, /serving is not available yet: pass the endpoint URL/);
+    assert.match(m.stderr, /No running endpoint serves digits@champion/);
 
     const cases: [string[], RegExp][] = [
       [['--threshold', 'p99<50'], /Invalid threshold 'p99<50': a latency limit needs a unit/],

@@ -11,6 +11,7 @@ import { formatDurationMs, planParams, LOADTEST_EXPERIMENT, type RecordedLoadTes
 import { compareLoadTests, type CompareRow } from '../../services/loadtest/compare';
 import type { LoadTestPlan, LoadTestProgress, LoadTestResult, OpenModel, RequestSpec } from '../../services/loadtest/types';
 import { connect, type Connection, type GlobalOptions } from '../connect';
+import { modelTarget } from './loadtest-model';
 import { print, table } from '../format';
 
 /** Hard bounds: every test stops by itself. */
@@ -229,13 +230,13 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
     .command('loadtest')
     .description('Load-test a local HTTP endpoint (closed or open model), gate on thresholds and record the result as a run of the load-tests experiment')
     .argument('[url]', 'endpoint to test: loopback or the Trellis server by default (see --allow-remote)')
-    .option('--model <ref>', 'a served model, NAME@ALIAS or NAME/VERSION (not available yet: pass the endpoint URL)')
+    .option('--model <ref>', 'a model served by `trellis serve`, NAME@ALIAS or NAME/VERSION: bodies are made from its signature (random, or --rows FILE of JSON rows)')
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with a body)')
     .option('-H, --header <header>', "request header 'Name: value' (repeatable)", collect)
     .option('--body <text>', 'request body')
     .option('--body-file <path>', 'request body from a file')
     .option('--template <text|@file>', 'body template: {{seq}} {{uuid}} {{random_int:lo:hi}} {{random_float:lo:hi}} {{row}}')
-    .option('--rows <file>', 'lines for {{row}} in --template, cycled')
+    .option('--rows <file>', 'lines for {{row}} in --template, cycled; with --model, JSON rows of input values')
     .option('-c, --connections <n>', `closed model: connections (default ${DEFAULT_CONNECTIONS}); with --rate/--stages: most connections (default ${DEFAULT_OPEN_CONNECTIONS})`)
     .option('--rate <n>', 'open model: requests per second at constant arrival')
     .option('--stages <spec>', 'open model: rate stages, e.g. 30s:100,60s:500 (ramps linearly between targets)')
@@ -264,13 +265,22 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
       ].join('\n'),
     )
     .action(async (url: string | undefined, opts: LoadtestOptions) => {
-      if (opts.model !== undefined) {
-        throw new Error(`serving is not available yet: pass the endpoint URL instead of --model ${opts.model} (e.g. trellis loadtest http://127.0.0.1:8080/v2/models/m/infer).`);
-      }
-      if (!url) throw new Error('Give the endpoint to test, e.g. trellis loadtest http://127.0.0.1:8080/predict (see trellis loadtest --help).');
       const g = globals();
       const thresholds = parseThresholds(opts.threshold ?? []);
-      const plan = buildPlan(url, opts);
+      let plan: LoadTestPlan;
+      if (opts.model !== undefined) {
+        if (url) throw new Error('Give either the endpoint URL or --model, not both.');
+        if (opts.body !== undefined || opts.bodyFile !== undefined || opts.template !== undefined) {
+          throw new Error('--model makes the request bodies from the model signature (--rows FILE gives sample rows instead): drop --body, --body-file and --template.');
+        }
+        const target = await modelTarget(resolve(g.dataDir), opts.model, opts.rows);
+        url = target.url;
+        const base = buildPlan(url, { ...opts, rows: undefined, method: 'POST' });
+        plan = { ...base, request: { ...base.request, headers: { ...target.headers, ...base.request.headers }, body: { template: '{{row}}', rows: target.bodies } } };
+      } else {
+        if (!url) throw new Error('Give the endpoint to test, e.g. trellis loadtest http://127.0.0.1:8080/predict, or --model NAME@ALIAS (see trellis loadtest --help).');
+        plan = buildPlan(url, opts);
+      }
 
       // Refuse a target before any traffic, and before anything is started.
       const announced = g.url ? undefined : readServerFile(resolve(g.dataDir));
@@ -307,6 +317,7 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
           try {
             recorded = await connection.client.recordLoadTest({
               target: url,
+              ...(opts.model ? { model: opts.model } : {}),
               params,
               result,
               verdicts,
