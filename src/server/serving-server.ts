@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { databasePath, openStore } from '../core/store';
 import { processAlive } from '../core/server-file';
+import { DEFAULT_BATCHING, type BatcherOptions } from '../services/serving/batcher';
 import { ModelServer, type ServedModel } from '../services/serving/model-server';
 import { resolveModelRef } from '../services/serving/model-resolver';
 import { createApp } from './app';
@@ -32,6 +33,8 @@ export interface ServingServerOptions {
   maxBodyBytes?: number;
   /** Requests admitted at once per model version; beyond it, 503 with Retry-After. */
   maxInFlight?: number;
+  /** Dynamic batching (defaults: DEFAULT_BATCHING, on); `false` or `maxBatchSize: 1` turns it off. */
+  batching?: Partial<BatcherOptions> | false;
   /** A fixed token; otherwise a random one. Required of clients only when bound beyond loopback. */
   token?: string;
   allowedHosts?: string[];
@@ -90,6 +93,8 @@ export async function startServingServer(options: ServingServerOptions): Promise
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
     onInference: metrics.observe,
+    ...(options.batching !== false ? { batching: { ...DEFAULT_BATCHING, ...options.batching } } : {}),
+    log,
   });
   try {
     for (const ref of options.models) await modelServer.load(ref);
@@ -191,6 +196,36 @@ function inferenceMetrics(telemetry: ServerTelemetry) {
     collect() {
       this.reset();
       for (const m of tracked?.models() ?? []) this.set({ model: m.name, version: m.version }, m.inFlight);
+    },
+  });
+  new Gauge({
+    name: 'trellis_batch_queue_depth',
+    help: 'Requests waiting in the dynamic batcher, by model and version.',
+    labelNames: ['model', 'version'],
+    registers: [telemetry.registry],
+    collect() {
+      this.reset();
+      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().queueDepth);
+    },
+  });
+  new Gauge({
+    name: 'trellis_batch_size_mean',
+    help: 'Mean rows per engine run made by the dynamic batcher, by model and version.',
+    labelNames: ['model', 'version'],
+    registers: [telemetry.registry],
+    collect() {
+      this.reset();
+      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().meanBatchSize);
+    },
+  });
+  new Gauge({
+    name: 'trellis_batches_total',
+    help: 'Engine runs made by the dynamic batcher, by model and version.',
+    labelNames: ['model', 'version'],
+    registers: [telemetry.registry],
+    collect() {
+      this.reset();
+      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().batches);
     },
   });
   return {

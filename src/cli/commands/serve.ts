@@ -15,6 +15,11 @@ interface ServeOptions {
   maxInflight?: string;
   token?: string;
   allowHost?: string[];
+  maxBatchSize: string;
+  maxQueueDelayUs: string;
+  preferredBatchSize?: string[];
+  maxQueue: string;
+  adaptive?: boolean;
 }
 
 function whole(flag: string, text: string, min: number, max: number): number {
@@ -35,12 +40,25 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--max-inflight <n>', 'requests admitted at once per model version; beyond it the server answers 503 with Retry-After')
     .option('--token <token>', 'bearer token clients must send when bound beyond loopback (default: a random one, in the endpoint file)')
     .option('--allow-host <name...>', 'extra Host header names to accept (DNS rebinding protection refuses unknown names)')
+    .option('--max-batch-size <n>', 'dynamic batching: most rows per engine run (1 turns batching off)', '32')
+    .option('--max-queue-delay-us <us>', 'dynamic batching: longest wait of the oldest queued request, in microseconds', '500')
+    .option('--preferred-batch-size <n...>', 'dynamic batching: batch sizes to dispatch as soon as they are reached')
+    .option('--max-queue <n>', 'dynamic batching: requests queued per model version; beyond it 503 with Retry-After', '1024')
+    .option('--adaptive', 'dynamic batching: wait or dispatch from the measured cost of a batch, within the delay')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
       const port = whole('--port', opts.port, 0, 65535);
       const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : whole('--workers', opts.workers, 1, 64);
       const maxBodyBytes = parseByteSize(opts.maxBody);
       const maxInFlight = opts.maxInflight === undefined ? undefined : whole('--max-inflight', opts.maxInflight, 1, 1_000_000);
+      const maxBatchSize = whole('--max-batch-size', opts.maxBatchSize, 1, 65536);
+      const batching = {
+        maxBatchSize,
+        maxQueueDelayUs: whole('--max-queue-delay-us', opts.maxQueueDelayUs, 0, 10_000_000),
+        maxQueueSize: whole('--max-queue', opts.maxQueue, 1, 10_000_000),
+        ...(opts.preferredBatchSize ? { preferredBatchSizes: opts.preferredBatchSize.map((p) => whole('--preferred-batch-size', p, 1, maxBatchSize)) } : {}),
+        ...(opts.adaptive ? { adaptive: true } : {}),
+      };
       const dataDir = resolve(globals().dataDir);
       const server = await startServingServer({
         dataDir,
@@ -49,6 +67,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         port,
         workers,
         maxBodyBytes,
+        batching: maxBatchSize > 1 ? batching : false,
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
         ...(opts.token ? { token: opts.token } : {}),
         ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),

@@ -5,6 +5,7 @@
 import { TrellisError } from '../../core/errors';
 import { loadOnnxModel } from '../../engines/onnx/onnx-engine';
 import type { EngineOptions, InferenceEngine, ModelSignature, Tensor } from '../../engines/onnx/types';
+import { DynamicBatcher, type BatcherOptions } from './batcher';
 import { KServeError } from './kserve-codec';
 import type { ResolvedModel } from './model-resolver';
 
@@ -16,6 +17,8 @@ export interface ServedModel {
   readonly path: string;
   readonly signature: ModelSignature;
   readonly engine: InferenceEngine;
+  /** Batches this version's requests, when batching is on and its batch dimension is dynamic. */
+  readonly batcher?: DynamicBatcher;
   /** Requests admitted and not yet answered. */
   inFlight: number;
 }
@@ -36,6 +39,10 @@ export interface ModelServerOptions {
   loadEngine?: (path: string, options: EngineOptions) => Promise<InferenceEngine>;
   /** Called after each admitted inference (and each refusal for overload), for metrics. */
   onInference?: (model: ServedModel, outcome: InferenceOutcome, seconds: number) => void;
+  /** Dynamic batching per model version; off when absent or `maxBatchSize` is 1. */
+  batching?: BatcherOptions;
+  /** Where load-time notes go (e.g. batching turned off for a fixed batch dimension). */
+  log?: (line: string) => void;
 }
 
 /** Admitted requests per worker when `maxInFlight` is not given: enough to keep the workers busy. */
@@ -81,7 +88,8 @@ export class ModelServer {
         if (!raced.refs.includes(ref)) raced.refs.push(ref);
         return raced;
       }
-      const model: ServedModel = { name: resolved.name, version: resolved.version, refs: [ref], path: resolved.path, signature: engine.signature, engine, inFlight: 0 };
+      const batcher = this.openBatcher(resolved, engine);
+      const model: ServedModel = { name: resolved.name, version: resolved.version, refs: [ref], path: resolved.path, signature: engine.signature, engine, ...(batcher ? { batcher } : {}), inFlight: 0 };
       const versions = this.byName.get(model.name) ?? new Map<string, ServedModel>();
       versions.set(model.version, model);
       this.byName.set(model.name, versions);
@@ -89,6 +97,21 @@ export class ModelServer {
     } finally {
       this.loading--;
     }
+  }
+
+  private openBatcher(resolved: ResolvedModel, engine: InferenceEngine): DynamicBatcher | undefined {
+    const batching = this.options.batching;
+    if (!batching || batching.maxBatchSize <= 1) return undefined;
+    if (!DynamicBatcher.supports(engine.signature)) {
+      this.options.log?.(`batching off for ${resolved.name} version ${resolved.version}: batch dimension is fixed`);
+      return undefined;
+    }
+    return new DynamicBatcher(engine, {
+      maxConcurrentBatches: this.options.workers,
+      retryAfterSeconds: this.retryAfter,
+      ...batching,
+      label: `Model '${resolved.name}' version ${resolved.version}`,
+    });
   }
 
   private async openEngine(resolved: ResolvedModel): Promise<InferenceEngine> {
@@ -168,7 +191,7 @@ export class ModelServer {
     try {
       // All outputs are fetched and the requested ones picked here: onnxruntime-node 1.23 mislabels the
       // results of a fetch list that is not a prefix of the model's outputs.
-      const all = await model.engine.infer(inputs);
+      const all = model.batcher ? await model.batcher.submit(inputs) : await model.engine.infer(inputs);
       const result = outputs === undefined ? all : outputs.map((name) => pick(all, name));
       this.options.onInference?.(model, 'ok', seconds());
       return result;
@@ -189,7 +212,7 @@ export class ModelServer {
     const targets = version === undefined ? [...versions.values()] : [versions.get(version)].filter((m): m is ServedModel => m !== undefined);
     for (const m of targets) versions.delete(m.version);
     if (versions.size === 0) this.byName.delete(name);
-    await Promise.all(targets.map((m) => m.engine.close()));
+    await Promise.all(targets.map((m) => closeModel(m)));
   }
 
   /** Not ready from now on; closes every engine. */
@@ -197,8 +220,13 @@ export class ModelServer {
     this.closed = true;
     const all = this.models();
     this.byName.clear();
-    await Promise.all(all.map((m) => m.engine.close()));
+    await Promise.all(all.map((m) => closeModel(m)));
   }
+}
+
+async function closeModel(m: ServedModel): Promise<void> {
+  await m.batcher?.close();
+  await m.engine.close();
 }
 
 function pick(tensors: Tensor[], name: string): Tensor {
