@@ -1,4 +1,5 @@
 import type { Db } from './db';
+import { invalidParameter } from './errors';
 import type Database from 'better-sqlite3';
 import { byStepThenSeq, evenlySpaced, minMaxEnvelope, splitEvenly, type SeriesPoint } from './downsample';
 
@@ -9,6 +10,12 @@ export interface MetricPoint {
   timestamp: number;
   step: number;
 }
+
+/** Bits of a point id that hold its position in the series (see metric_points in migrations.ts). */
+const SEQ_BITS = 28;
+const SERIES_SPAN = 2 ** SEQ_BITS;
+/** The rowid of a series' point `seq`; the ids of one series are [base, base + SERIES_SPAN). */
+const pointId = (seriesId: number, seq: number): number => seriesId * SERIES_SPAN + seq;
 
 /** Points per block summary: 1M points become ~1k summaries, few enough to read in a millisecond. */
 export const BLOCK_SIZE = 1024;
@@ -87,7 +94,6 @@ export class MetricStore {
   private readonly insertSeries: Database.Statement;
   private readonly updateSeries: Database.Statement;
   private readonly inserts: { size: number; statement: Database.Statement; args: (number | null)[] }[];
-  private readonly selectBlock: Database.Statement<[number, number], BlockRow>;
   private readonly upsertBlock: Database.Statement;
 
   constructor(private readonly db: Db) {
@@ -100,17 +106,30 @@ export class MetricStore {
     this.updateSeries = db.prepare(
       'UPDATE metric_series SET count = ?, latest_value = ?, latest_timestamp = ?, latest_step = ?, max_step = ?, max_timestamp = ? WHERE series_id = ?',
     );
-    const row = '(?, ?, ?, ?, ?)';
+    const row = '(?, ?, ?, ?)';
     this.inserts = INSERT_SIZES.map((size) => ({
       size,
-      statement: db.prepare(`INSERT INTO metric_points VALUES ${Array(size).fill(row).join(', ')}`),
-      args: new Array<number | null>(size * 5),
+      statement: db.prepare(`INSERT INTO metric_points (id, step, timestamp, value) VALUES ${Array(size).fill(row).join(', ')}`),
+      args: new Array<number | null>(size * 4),
     }));
-    this.selectBlock = db.prepare('SELECT * FROM metric_blocks WHERE series_id = ? AND block = ?');
+    // Folds a summary of new points into the stored one in a single statement (no read first); on equal
+    // extremes the stored (earlier) point is kept.
     this.upsertBlock = db.prepare(
-      `INSERT OR REPLACE INTO metric_blocks
+      `INSERT INTO metric_blocks
        (series_id, block, n, step_min, step_max, min_seq, min_step, min_timestamp, min_value, max_seq, max_step, max_timestamp, max_value)
-       VALUES (@series_id, @block, @n, @step_min, @step_max, @min_seq, @min_step, @min_timestamp, @min_value, @max_seq, @max_step, @max_timestamp, @max_value)`,
+       VALUES (@series_id, @block, @n, @step_min, @step_max, @min_seq, @min_step, @min_timestamp, @min_value, @max_seq, @max_step, @max_timestamp, @max_value)
+       ON CONFLICT (series_id, block) DO UPDATE SET
+         n = n + excluded.n,
+         step_min = min(step_min, excluded.step_min),
+         step_max = max(step_max, excluded.step_max),
+         (min_seq, min_step, min_timestamp, min_value) = (
+           SELECT CASE WHEN c THEN excluded.min_seq ELSE min_seq END, CASE WHEN c THEN excluded.min_step ELSE min_step END,
+                  CASE WHEN c THEN excluded.min_timestamp ELSE min_timestamp END, CASE WHEN c THEN excluded.min_value ELSE min_value END
+           FROM (SELECT excluded.min_value IS NOT NULL AND (min_value IS NULL OR excluded.min_value < min_value) AS c)),
+         (max_seq, max_step, max_timestamp, max_value) = (
+           SELECT CASE WHEN c THEN excluded.max_seq ELSE max_seq END, CASE WHEN c THEN excluded.max_step ELSE max_step END,
+                  CASE WHEN c THEN excluded.max_timestamp ELSE max_timestamp END, CASE WHEN c THEN excluded.max_value ELSE max_value END
+           FROM (SELECT excluded.max_value IS NOT NULL AND (max_value IS NULL OR excluded.max_value > max_value) AS c))`,
     );
   }
 
@@ -177,7 +196,7 @@ export class MetricStore {
       this.db
         .prepare<[number, number, number], { step: number; timestamp: number; value: number | null }>(
           `SELECT p.step, p.timestamp, p.value FROM metric_blocks b JOIN metric_points p
-             ON p.series_id = b.series_id AND p.seq >= b.block * ${BLOCK_SIZE} AND p.seq < (b.block + 1) * ${BLOCK_SIZE}
+             ON p.id >= b.series_id * ${SERIES_SPAN} + b.block * ${BLOCK_SIZE} AND p.id < b.series_id * ${SERIES_SPAN} + (b.block + 1) * ${BLOCK_SIZE}
            WHERE b.series_id = ? AND b.step_max >= ? AND b.step_min <= ?`,
         )
         .all(series.series_id, lo, hi)
@@ -187,31 +206,34 @@ export class MetricStore {
   }
 
   private insertPoints(id: number, start: number, points: MetricPoint[]): void {
+    if (start + points.length > SERIES_SPAN) {
+      throw invalidParameter(`A metric series holds at most ${SERIES_SPAN} points; this batch would take it to ${start + points.length}. Log under a new key.`);
+    }
+    const base = pointId(id, start);
     let i = 0;
     for (const { size, statement, args } of this.inserts) {
       for (; i + size <= points.length; i += size) {
         for (let j = 0; j < size; j++) {
           const p = points[i + j]!;
-          const o = j * 5;
-          args[o] = id;
-          args[o + 1] = start + i + j;
-          args[o + 2] = p.step;
-          args[o + 3] = p.timestamp;
-          args[o + 4] = toSql(p.value);
+          const o = j * 4;
+          args[o] = base + i + j;
+          args[o + 1] = p.step;
+          args[o + 2] = p.timestamp;
+          args[o + 3] = toSql(p.value);
         }
         statement.run(args);
       }
     }
   }
 
-  /** Folds the new points into their blocks' summaries; only the first block touched can already exist. */
+  /** Summarises the new points per block and folds each summary into the stored one. */
   private updateBlocks(id: number, start: number, points: MetricPoint[]): void {
     let seq = start;
     let i = 0;
     while (i < points.length) {
       const block = Math.floor(seq / BLOCK_SIZE);
       const end = Math.min(points.length, i + (BLOCK_SIZE - (seq % BLOCK_SIZE)));
-      const row: BlockRow = this.selectBlock.get(id, block) ?? {
+      const row: BlockRow = {
         block, n: 0, step_min: points[i]!.step, step_max: points[i]!.step,
         min_seq: null, min_step: null, min_timestamp: null, min_value: null,
         max_seq: null, max_step: null, max_timestamp: null, max_value: null,
@@ -243,9 +265,9 @@ export class MetricStore {
     if (id === undefined) return [];
     return this.db
       .prepare<[number, number, number], { step: number; timestamp: number; value: number | null }>(
-        'SELECT step, timestamp, value FROM metric_points WHERE series_id = ? AND seq >= ? ORDER BY seq LIMIT ?',
+        'SELECT step, timestamp, value FROM metric_points WHERE id >= ? AND id < ? ORDER BY id LIMIT ?',
       )
-      .all(id, offset, limit)
+      .all(pointId(id, offset), pointId(id + 1, 0), limit)
       .map((r) => ({ key, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) }));
   }
 
@@ -266,11 +288,11 @@ export class MetricStore {
       .all(id, lo, hi);
     const inRange = blocks.reduce((n, b) => n + b.n, 0);
     const rawOf = this.db.prepare<[number, number, number, number, number], { seq: number; step: number; timestamp: number; value: number | null }>(
-      'SELECT seq, step, timestamp, value FROM metric_points WHERE series_id = ? AND seq >= ? AND seq < ? AND step >= ? AND step <= ? ORDER BY seq',
+      'SELECT id - ? AS seq, step, timestamp, value FROM metric_points WHERE id >= ? AND id < ? AND step >= ? AND step <= ? ORDER BY id',
     );
     const raw = (b: BlockRow): SeriesPoint[] =>
       rawOf
-        .all(id, b.block * BLOCK_SIZE, (b.block + 1) * BLOCK_SIZE, lo, hi)
+        .all(pointId(id, 0), pointId(id, b.block * BLOCK_SIZE), pointId(id, (b.block + 1) * BLOCK_SIZE), lo, hi)
         .map((r) => ({ seq: r.seq, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) }));
 
     if (inRange <= range.maxPoints) return blocks.flatMap(raw).sort(byStepThenSeq);
@@ -293,10 +315,10 @@ export class MetricStore {
     });
     if (series.length === 0) return [];
     const ids = JSON.stringify(series.map((s) => s.id));
-    const allSteps = this.db
-      .prepare('SELECT DISTINCT step FROM metric_points WHERE series_id IN (SELECT value FROM json_each(?)) ORDER BY step')
-      .pluck()
-      .all(ids) as number[];
+    const stepsOf = this.db.prepare<[number, number], number>('SELECT DISTINCT step FROM metric_points WHERE id >= ? AND id < ?').pluck();
+    const distinct = new Set<number>();
+    for (const { id } of series) for (const step of stepsOf.all(pointId(id, 0), pointId(id + 1, 0))) distinct.add(step);
+    const allSteps = [...distinct].sort((a, b) => a - b);
     const start = range.startStep ?? 0;
     const end = range.endStep ?? allSteps[allSteps.length - 1] ?? 0;
     const extremes = this.db
@@ -308,12 +330,12 @@ export class MetricStore {
       for (const step of [lo, hi]) if (step >= start && step <= end) chosen.add(step);
     }
     const wanted = JSON.stringify([...chosen].sort((a, b) => a - b));
-    const at = this.db.prepare<[number, string], { step: number; timestamp: number; value: number | null }>(
-      `SELECT step, timestamp, value FROM metric_points WHERE series_id = ? AND step IN (SELECT value FROM json_each(?))
+    const at = this.db.prepare<[number, number, string], { step: number; timestamp: number; value: number | null }>(
+      `SELECT step, timestamp, value FROM metric_points WHERE id >= ? AND id < ? AND step IN (SELECT value FROM json_each(?))
        ORDER BY step, timestamp, value LIMIT ${HISTORY_LIMIT}`,
     );
     return series.flatMap(({ run, id }) =>
-      at.all(id, wanted).map((r) => ({ key, run_id: run, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) })),
+      at.all(pointId(id, 0), pointId(id + 1, 0), wanted).map((r) => ({ key, run_id: run, step: r.step, timestamp: r.timestamp, value: fromSql(r.value) })),
     );
   }
 }
