@@ -5,6 +5,7 @@ import { VERSION } from '../../core/version';
 import { parseByteSize } from '../../services/serving/kserve-codec';
 import { startServingServer } from '../../server/serving-server';
 import type { GlobalOptions } from '../connect';
+import { closeOnSignals } from '../shutdown';
 
 interface ServeOptions {
   model: string[];
@@ -77,20 +78,6 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
       for (const m of server.models) lines.push(`  ${m.refs.join(', ')} → ${m.name} version ${m.version}: POST ${m.infer_url}`);
       lines.push(`  health: ${server.url}/v2/health/ready   metrics: ${server.url}/metrics`);
       process.stdout.write(`${lines.join('\n')}\n`);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        process.stderr.write(`${signal}: finishing in-flight requests…\n`);
-        server.close().then(
-          () => process.exit(0),
-          (err: Error) => {
-            process.stderr.write(`shutdown failed: ${err.message}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+      closeOnSignals(() => server.close(), 'finishing in-flight requests');
     });
 }

@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { VERSION } from '../../core/version';
 import { startPlatformServer } from '../../server/platform-server';
 import type { GlobalOptions } from '../connect';
+import { closeOnSignals } from '../shutdown';
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
   program
@@ -25,20 +26,6 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
         version: VERSION,
       });
       process.stderr.write(`Trellis ${VERSION} serving ${dataDir}\n  MLFLOW_TRACKING_URI=${server.url}\n`);
-      let stopping = false;
-      const stop = (signal: string) => {
-        if (stopping) return;
-        stopping = true;
-        process.stderr.write(`${signal}: finishing in-flight requests and checkpointing the database…\n`);
-        server.close().then(
-          () => process.exit(0),
-          (err: Error) => {
-            process.stderr.write(`shutdown failed: ${err.message}\n`);
-            process.exit(1);
-          },
-        );
-      };
-      process.on('SIGINT', () => stop('SIGINT'));
-      process.on('SIGTERM', () => stop('SIGTERM'));
+      closeOnSignals(() => server.close(), 'finishing in-flight requests and checkpointing the database');
     });
 }
