@@ -16,6 +16,7 @@ import {
   serverMetadata,
 } from '../services/serving/kserve-codec';
 import type { ModelServer, ServedModel } from '../services/serving/model-server';
+import { ResponseCache, withId } from '../services/serving/response-cache';
 import type { Handler, RequestContext, Router } from './router';
 
 export interface KServeRouteOptions {
@@ -24,6 +25,8 @@ export interface KServeRouteOptions {
   /** Reported by `GET /v2`. */
   version?: string;
   log?: (line: string) => void;
+  /** Successful replies cached by model, version and inputs (off when absent). */
+  cache?: ResponseCache;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -86,12 +89,12 @@ export function mountKServeRoutes(router: Router, models: ModelServer, options: 
       const ready = models.ready();
       send(ctx.res, ready ? 200 : 503, { name: model.name, ...(version !== undefined ? { version: model.version } : {}), ready });
     } else {
-      await infer(ctx, models, model, maxBody);
+      await infer(ctx, models, model, maxBody, options.cache);
     }
   }));
 }
 
-async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, maxBody: number): Promise<void> {
+async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, maxBody: number, cache?: ResponseCache): Promise<void> {
   const headerLength = ctx.req.headers[INFERENCE_HEADER];
   const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (headerLength === undefined && FORM_TYPES.has(type)) {
@@ -102,14 +105,24 @@ async function infer(ctx: RequestContext, models: ModelServer, model: ServedMode
     const body = await readBody(ctx.req, maxBody);
     const { header, binary } = parseRequestBody(body, Array.isArray(headerLength) ? headerLength[0] : headerLength);
     const request = decodeInferenceRequest(header, model.signature, binary);
-    const outputs = await models.infer(model, request.inputs, request.outputs);
-    const encoded = encodeInferenceResponse({
-      modelName: model.name,
-      modelVersion: model.version,
-      ...(request.id !== undefined ? { id: request.id } : {}),
-      outputs,
-      binaryOutputs: request.binaryOutputs,
-    });
+    const key = cache ? ResponseCache.key(model.name, model.version, request) : undefined;
+    const cached = cache && key !== undefined ? cache.get(key) : undefined;
+    let encoded;
+    if (cached) {
+      encoded = withId(cached, request.id);
+    } else {
+      const outputs = await models.infer(model, request.inputs, request.outputs);
+      // Encoded without the id when cached (the id is no part of the key), then given this request's.
+      const reply = encodeInferenceResponse({
+        modelName: model.name,
+        modelVersion: model.version,
+        ...(request.id !== undefined && !cache ? { id: request.id } : {}),
+        outputs,
+        binaryOutputs: request.binaryOutputs,
+      });
+      if (cache && key !== undefined) cache.set(key, reply);
+      encoded = cache ? withId(reply, request.id) : reply;
+    }
     ctx.res.writeHead(200, { ...encoded.headers, 'Content-Length': encoded.body.length });
     ctx.res.end(encoded.body);
   } finally {

@@ -14,6 +14,7 @@ import { processAlive } from '../core/server-file';
 import { DEFAULT_BATCHING, type BatcherOptions } from '../services/serving/batcher';
 import { ModelServer, type ServedModel } from '../services/serving/model-server';
 import { resolveModelRef } from '../services/serving/model-resolver';
+import { ResponseCache } from '../services/serving/response-cache';
 import { createApp } from './app';
 import { isLoopback } from './guard';
 import { DEFAULT_MAX_BODY_BYTES, mountKServeRoutes } from './kserve-routes';
@@ -35,6 +36,8 @@ export interface ServingServerOptions {
   maxInFlight?: number;
   /** Dynamic batching (defaults: DEFAULT_BATCHING, on); `false` or `maxBatchSize: 1` turns it off. */
   batching?: Partial<BatcherOptions> | false;
+  /** Cache successful inference replies, up to this many bytes (LRU); off when absent. */
+  cacheBytes?: number;
   /** A fixed token; otherwise a random one. Required of clients only when bound beyond loopback. */
   token?: string;
   allowedHosts?: string[];
@@ -107,8 +110,9 @@ export async function startServingServer(options: ServingServerOptions): Promise
   }
   metrics.track(modelServer);
 
+  const cache = options.cacheBytes !== undefined ? cacheMetrics(telemetry, options.cacheBytes) : undefined;
   const router = new Router();
-  mountKServeRoutes(router, modelServer, { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, version: options.version, log });
+  mountKServeRoutes(router, modelServer, { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, version: options.version, log, ...(cache ? { cache } : {}) });
   router.on('GET', '/health', (ctx) => {
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
   });
@@ -237,6 +241,35 @@ function inferenceMetrics(telemetry: ServerTelemetry) {
       tracked = server;
     },
   };
+}
+
+/** A response cache whose lookups and size are exported: hits and misses by model and version, bytes held. */
+function cacheMetrics(telemetry: ServerTelemetry, maxBytes: number): ResponseCache {
+  const hits = new Counter({
+    name: 'trellis_cache_hits_total',
+    help: 'Inference replies answered from the response cache, by model and version.',
+    labelNames: ['model', 'version'],
+    registers: [telemetry.registry],
+  });
+  const misses = new Counter({
+    name: 'trellis_cache_misses_total',
+    help: 'Valid inference requests not found in the response cache, by model and version.',
+    labelNames: ['model', 'version'],
+    registers: [telemetry.registry],
+  });
+  const cache = new ResponseCache({
+    maxBytes,
+    onLookup: (model, version, hit) => (hit ? hits : misses).inc({ model, version }),
+  });
+  new Gauge({
+    name: 'trellis_cache_bytes',
+    help: 'Bytes held by the response cache (reply bodies and keys).',
+    registers: [telemetry.registry],
+    collect() {
+      this.set(cache.stats().bytes);
+    },
+  });
+  return cache;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ interface ServeOptions {
   preferredBatchSize?: string[];
   maxQueue: string;
   adaptive?: boolean;
+  cache?: string;
 }
 
 function whole(flag: string, text: string, min: number, max: number): number {
@@ -46,11 +47,13 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--preferred-batch-size <n...>', 'dynamic batching: batch sizes to dispatch as soon as they are reached')
     .option('--max-queue <n>', 'dynamic batching: requests queued per model version; beyond it 503 with Retry-After', '1024')
     .option('--adaptive', 'dynamic batching: wait or dispatch from the measured cost of a batch, within the delay')
+    .option('--cache <size>', 'cache successful inference replies by model, version and inputs, up to this size (LRU), e.g. 64mb; off by default')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
       const port = whole('--port', opts.port, 0, 65535);
       const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : whole('--workers', opts.workers, 1, 64);
       const maxBodyBytes = parseByteSize(opts.maxBody);
+      const cacheBytes = opts.cache === undefined ? undefined : parseByteSize(opts.cache);
       const maxInFlight = opts.maxInflight === undefined ? undefined : whole('--max-inflight', opts.maxInflight, 1, 1_000_000);
       const maxBatchSize = whole('--max-batch-size', opts.maxBatchSize, 1, 65536);
       const batching = {
@@ -70,6 +73,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         maxBodyBytes,
         batching: maxBatchSize > 1 ? batching : false,
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
+        ...(cacheBytes !== undefined ? { cacheBytes } : {}),
         ...(opts.token ? { token: opts.token } : {}),
         ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
         version: VERSION,
