@@ -1,3 +1,4 @@
+import type { AddressInfo } from 'node:net';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { TrellisError, type ErrorCode, HTTP_STATUS } from '../core/errors';
 import { fieldsOfQuery, parseJsonBody, toJson, type Fields } from './input';
@@ -63,7 +64,13 @@ export interface App {
   server: Server;
   /** Requests being answered now, event streams excluded: what a graceful shutdown waits for. */
   inFlight(): number;
+  /** Listens on host:port (0 picks a free one) and returns the port and the base URL. */
+  listen(host: string, port: number): Promise<{ port: number; url: string }>;
+  /** Stops accepting, lets in-flight requests finish (up to `drainMs`), then closes every connection. */
+  drainAndClose(drainMs?: number): Promise<void>;
 }
+
+const DRAIN_MS = 5_000;
 
 /** Long-lived responses that a shutdown ends instead of waiting for. */
 const STREAMING_ROUTES = new Set(['/api/trellis/events']);
@@ -137,7 +144,26 @@ export function createApp(options: AppOptions): App {
         }
       });
   });
-  return { server, inFlight: () => inFlight };
+  return {
+    server,
+    inFlight: () => inFlight,
+    async listen(host, port) {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, host, () => resolve());
+      });
+      const bound = (server.address() as AddressInfo).port;
+      return { port: bound, url: `http://${host.includes(':') ? `[${host}]` : host}:${bound}` };
+    },
+    async drainAndClose(drainMs = DRAIN_MS) {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const deadline = Date.now() + drainMs;
+      while (inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      server.closeAllConnections();
+      await closed;
+    },
+  };
 }
 
 function isEmptyObject(value: unknown): boolean {

@@ -1,4 +1,3 @@
-import type { AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { openStore, databasePath, type Store } from '../core/store';
 import { removeServerFile, writeServerFile } from '../core/server-file';
@@ -36,7 +35,6 @@ export interface PlatformServer {
 }
 
 const MAX_JSON_BYTES = 32 * 1024 * 1024;
-const DRAIN_MS = 5_000;
 
 export async function startPlatformServer(options: PlatformServerOptions): Promise<PlatformServer> {
   const host = options.host ?? '127.0.0.1';
@@ -51,7 +49,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
   mountLoadTestRoutes(router, store);
 
-  const { server, inFlight } = createApp({
+  const app = createApp({
     router,
     telemetry,
     log,
@@ -59,12 +57,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
     // Beyond loopback (e.g. for containers on the Docker bridge) every request needs the token.
     guard: { token, requireToken: !isLoopback(host), allowedHosts: options.allowedHosts ?? [] },
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { port, url } = await app.listen(host, options.port ?? 0);
   if (options.announce) writeServerFile(options.dataDir, { pid: process.pid, url, token, version: options.version });
 
   let closing: Promise<void> | undefined;
@@ -75,12 +68,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
     store,
     close: () =>
       (closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + DRAIN_MS;
-        while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        server.closeAllConnections();
-        await closed;
+        await app.drainAndClose();
         store.close();
         if (options.announce) removeServerFile(options.dataDir, process.pid);
       })()),

@@ -6,7 +6,6 @@
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { databasePath, openStore } from '../core/store';
@@ -77,7 +76,6 @@ export interface ServingServer {
   close(): Promise<void>;
 }
 
-const DRAIN_MS = 5_000;
 
 export const endpointsDir = (dataDir: string): string => join(dataDir, 'endpoints');
 
@@ -121,7 +119,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
     ctx.res.writeHead(200, { 'Content-Type': telemetry.registry.contentType }).end(body);
   });
 
-  const { server, inFlight } = createApp({
+  const app = createApp({
     router,
     telemetry,
     log,
@@ -129,17 +127,14 @@ export async function startServingServer(options: ServingServerOptions): Promise
     maxJsonBytes: 1024 * 1024,
     guard: { token, requireToken: !isLoopback(host), allowedHosts: options.allowedHosts ?? [] },
   });
+  let bound: { port: number; url: string };
   try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(options.port ?? 0, host, () => resolve());
-    });
+    bound = await app.listen(host, options.port ?? 0);
   } catch (err) {
     await modelServer.close();
     throw err;
   }
-  const port = (server.address() as AddressInfo).port;
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const { port, url } = bound;
   const models = modelServer.models().map((m) => endpointModel(url, m));
   const announce = options.announce ?? true;
   const endpointFile = announce ? writeEndpointFile(options.dataDir, { pid: process.pid, url, token, models, version: options.version }) : undefined;
@@ -155,12 +150,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
     close: () =>
       (closing ??= (async () => {
         if (endpointFile) removeEndpointFile(endpointFile, url);
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const deadline = Date.now() + DRAIN_MS;
-        while (inFlight() > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-        server.closeAllConnections();
-        await closed;
+        await app.drainAndClose();
         await modelServer.close();
       })()),
   };
