@@ -14,6 +14,7 @@ import { TrellisError, type ErrorCode } from '../../src/core/errors';
 import { roundToFloat16 } from '../../src/engines/onnx/datatypes';
 import { loadOnnxModel, type OnnxEngine } from '../../src/engines/onnx/onnx-engine';
 import type { Tensor, TensorData } from '../../src/engines/onnx/types';
+import { prng } from '../support/prng';
 import { tempDir } from '../support/platform';
 import {
   encodeModel,
@@ -24,7 +25,6 @@ import {
   mixedTypesModel,
   mlpModel,
   node,
-  prng,
   twoInputModel,
   valueInfo,
   writeModel,

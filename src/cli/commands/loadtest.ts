@@ -13,6 +13,7 @@ import type { LoadTestPlan, LoadTestProgress, LoadTestResult, OpenModel, Request
 import { connect, type Connection, type GlobalOptions } from '../connect';
 import { modelTarget } from './loadtest-model';
 import { print, table } from '../format';
+import { wholeNumber } from '../flags';
 
 /** Hard bounds: every test stops by itself. */
 export const MAX_DURATION_MS = 3_600_000;
@@ -50,14 +51,6 @@ interface LoadtestOptions {
 }
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
-
-function integer(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new Error(`${flag} must be a whole number from ${min} to ${max}, got '${text}'.`);
-  }
-  return n;
-}
 
 function positiveNumber(flag: string, text: string, max: number): number {
   const n = Number(text);
@@ -125,10 +118,10 @@ export function buildPlan(url: string, opts: LoadtestOptions): LoadTestPlan {
   const headers = parseHeaders(opts.header ?? []);
   if (bodyText !== undefined && headers['content-type'] === undefined && /^\s*[[{]/.test(bodyText)) headers['content-type'] = 'application/json';
 
-  const workers = opts.workers !== undefined ? integer('--workers', opts.workers, 1, MAX_WORKERS) : 1;
+  const workers = opts.workers !== undefined ? wholeNumber('--workers', opts.workers, 1, MAX_WORKERS) : 1;
   const timeoutMs = duration('--timeout', opts.timeout ?? DEFAULT_TIMEOUT, MAX_TIMEOUT_MS);
-  const connections = opts.connections !== undefined ? integer('-c/--connections', opts.connections, 1, MAX_CONNECTIONS) : undefined;
-  const requests = opts.requests !== undefined ? integer('-n/--requests', opts.requests, 1, MAX_REQUESTS) : undefined;
+  const connections = opts.connections !== undefined ? wholeNumber('-c/--connections', opts.connections, 1, MAX_CONNECTIONS) : undefined;
+  const requests = opts.requests !== undefined ? wholeNumber('-n/--requests', opts.requests, 1, MAX_REQUESTS) : undefined;
   const durationMs = opts.duration !== undefined ? duration('-d/--duration', opts.duration, MAX_DURATION_MS) : undefined;
   if (opts.rate !== undefined && opts.stages !== undefined) throw new Error('Give --rate (one constant rate) or --stages (a schedule), not both.');
 

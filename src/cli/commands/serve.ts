@@ -6,6 +6,7 @@ import { parseByteSize } from '../../services/serving/kserve-codec';
 import { startServingServer } from '../../server/serving-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
+import { wholeNumber } from '../flags';
 
 interface ServeOptions {
   model: string[];
@@ -22,12 +23,6 @@ interface ServeOptions {
   maxQueue: string;
   adaptive?: boolean;
   cache?: string;
-}
-
-function whole(flag: string, text: string, min: number, max: number): number {
-  const n = Number(text);
-  if (!/^\s*\d+\s*$/.test(text) || !Number.isSafeInteger(n) || n < min || n > max) throw new Error(`${flag} must be a whole number from ${min} to ${max}, got '${text}'.`);
-  return n;
 }
 
 export function serveCommand(program: Command, globals: () => GlobalOptions): void {
@@ -50,17 +45,17 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--cache <size>', 'cache successful inference replies by model, version and inputs, up to this size (LRU), e.g. 64mb; off by default')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
-      const port = whole('--port', opts.port, 0, 65535);
-      const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : whole('--workers', opts.workers, 1, 64);
+      const port = wholeNumber('--port', opts.port, 0, 65535);
+      const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : wholeNumber('--workers', opts.workers, 1, 64);
       const maxBodyBytes = parseByteSize(opts.maxBody);
       const cacheBytes = opts.cache === undefined ? undefined : parseByteSize(opts.cache);
-      const maxInFlight = opts.maxInflight === undefined ? undefined : whole('--max-inflight', opts.maxInflight, 1, 1_000_000);
-      const maxBatchSize = whole('--max-batch-size', opts.maxBatchSize, 1, 65536);
+      const maxInFlight = opts.maxInflight === undefined ? undefined : wholeNumber('--max-inflight', opts.maxInflight, 1, 1_000_000);
+      const maxBatchSize = wholeNumber('--max-batch-size', opts.maxBatchSize, 1, 65536);
       const batching = {
         maxBatchSize,
-        maxQueueDelayUs: whole('--max-queue-delay-us', opts.maxQueueDelayUs, 0, 10_000_000),
-        maxQueueSize: whole('--max-queue', opts.maxQueue, 1, 10_000_000),
-        ...(opts.preferredBatchSize ? { preferredBatchSizes: opts.preferredBatchSize.map((p) => whole('--preferred-batch-size', p, 1, maxBatchSize)) } : {}),
+        maxQueueDelayUs: wholeNumber('--max-queue-delay-us', opts.maxQueueDelayUs, 0, 10_000_000),
+        maxQueueSize: wholeNumber('--max-queue', opts.maxQueue, 1, 10_000_000),
+        ...(opts.preferredBatchSize ? { preferredBatchSizes: opts.preferredBatchSize.map((p) => wholeNumber('--preferred-batch-size', p, 1, maxBatchSize)) } : {}),
         ...(opts.adaptive ? { adaptive: true } : {}),
       };
       const dataDir = resolve(globals().dataDir);

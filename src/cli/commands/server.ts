@@ -4,6 +4,7 @@ import { VERSION } from '../../core/version';
 import { startPlatformServer } from '../../server/platform-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
+import { wholeNumber } from '../flags';
 
 export function serverCommand(program: Command, globals: () => GlobalOptions): void {
   program
@@ -14,8 +15,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .option('--allow-host <name...>', 'extra Host header names to accept (DNS rebinding protection refuses unknown names)')
     .addHelpText('after', '\nClients: export MLFLOW_TRACKING_URI=<printed url> (and MLFLOW_TRACKING_TOKEN when bound beyond loopback).')
     .action(async (opts: { host: string; port: string; allowHost?: string[] }) => {
-      const port = Number(opts.port);
-      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`--port must be a number from 0 to 65535, got '${opts.port}'.`);
+      const port = wholeNumber('--port', opts.port, 0, 65535);
       const dataDir = resolve(globals().dataDir);
       const server = await startPlatformServer({
         dataDir,
