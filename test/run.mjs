@@ -5,6 +5,30 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+// test/support/docker-engine.ts starts a private dockerd on first use when DOCKER_HOST is unset; the
+// test files share it, and the run stops it here.
+const privateEngineDir = join(tmpdir(), 'trellis-test-dockerd');
+function stopPrivateDockerEngine() {
+  if (process.env.DOCKER_HOST) return;
+  let pid;
+  try {
+    pid = Number(readFileSync(join(privateEngineDir, 'docker.pid'), 'utf8').trim());
+    process.kill(pid, 'SIGTERM');
+  } catch {
+    return; // never started, or already gone
+  }
+  // dockerd stops its containers and removes its pidfile; wait for that (up to 20 s) so the next run starts clean.
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    spawnSync('sleep', ['0.2']);
+  }
+}
+
 const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration'];
 const files = suites.flatMap((suite) => find(join('test', suite)));
 
@@ -36,6 +60,7 @@ const result = spawnSync(
   ],
   { stdio: 'inherit' },
 );
+stopPrivateDockerEngine();
 const tap = readFileSync(tapFile, 'utf8');
 rmSync(tapDir, { recursive: true, force: true });
 const count = (name) => Number(tap.match(new RegExp(`^# ${name} (\\d+)$`, 'm'))?.[1] ?? 0);
