@@ -76,9 +76,9 @@ describe('trellis doctor', () => {
     const dead = join(data.dir, 'nothing.sock');
     const r = await doctor(['--docker-host', `unix://${dead}`]);
     assert.equal(r.code, 1);
-    assert.match(r.stdout, new RegExp(`^FAIL  docker-engine\\s+No Docker engine answers at unix://${dead}`, 'm'));
+    assert.match(r.stdout, new RegExp(`^FAIL {2}docker-engine\\s+No Docker engine answers at unix://${dead}`, 'm'));
     assert.match(r.stdout, /fix: Start the engine/);
-    assert.match(r.stdout, /^WARN  gpu\s+Not checked/m);
+    assert.match(r.stdout, /^WARN {2}gpu\s+Not checked/m);
   });
 
   test('a socket that listens but refuses connections → engine down too', async () => {
