@@ -82,19 +82,27 @@ export function mountKServeRoutes(router: Router, models: ModelServer, options: 
       ctx.res.setHeader('Allow', wanted === 'GET' ? 'GET, HEAD' : 'POST');
       throw new KServeError(405, `Method ${ctx.req.method} is not allowed on ${ctx.url.pathname}; use ${wanted}.`);
     }
+    if (verb === 'infer') {
+      // Without a version, the model's traffic route picks one (canary weights, sticky header, shadow).
+      const header = (h: string) => {
+        const v = ctx.req.headers[h.toLowerCase()];
+        return Array.isArray(v) ? v[0] : v;
+      };
+      const { model, shadow } = version === undefined ? models.route(name, header) : { model: models.get(name, version), shadow: undefined };
+      await infer(ctx, models, model, shadow, maxBody, options.cache);
+      return;
+    }
     const model = models.get(name, version);
     if (verb === 'metadata') {
       send(ctx.res, 200, modelMetadata(model.name, version === undefined ? models.versions(model.name) : [model.version], model.signature));
-    } else if (verb === 'ready') {
+    } else {
       const ready = models.ready();
       send(ctx.res, ready ? 200 : 503, { name: model.name, ...(version !== undefined ? { version: model.version } : {}), ready });
-    } else {
-      await infer(ctx, models, model, maxBody, options.cache);
     }
   }));
 }
 
-async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, maxBody: number, cache?: ResponseCache): Promise<void> {
+async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, shadow: ServedModel | undefined, maxBody: number, cache?: ResponseCache): Promise<void> {
   const headerLength = ctx.req.headers[INFERENCE_HEADER];
   const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (headerLength === undefined && FORM_TYPES.has(type)) {
@@ -105,6 +113,7 @@ async function infer(ctx: RequestContext, models: ModelServer, model: ServedMode
     const body = await readBody(ctx.req, maxBody);
     const { header, binary } = parseRequestBody(body, Array.isArray(headerLength) ? headerLength[0] : headerLength);
     const request = decodeInferenceRequest(header, model.signature, binary);
+    if (shadow) models.shadow(shadow, request.inputs);
     const key = cache ? ResponseCache.key(model.name, model.version, request) : undefined;
     const cached = cache && key !== undefined ? cache.get(key) : undefined;
     let encoded;

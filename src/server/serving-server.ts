@@ -7,17 +7,18 @@
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
-import { Counter, Gauge, Histogram } from 'prom-client';
-import { databasePath, openStore } from '../core/store';
+import { databasePath, openStore, type Store } from '../core/store';
 import { processAlive } from '../core/server-file';
 import { DEFAULT_BATCHING, type BatcherOptions } from '../services/serving/batcher';
-import { ModelServer, type ServedModel } from '../services/serving/model-server';
+import { ModelServer, type AliasMove, type ServedModel } from '../services/serving/model-server';
 import { resolveModelRef } from '../services/serving/model-resolver';
-import { ResponseCache } from '../services/serving/response-cache';
+import type { RouteSpec } from '../services/serving/traffic-route';
+import { mountServingControlRoutes } from './serving-control-routes';
 import { createApp } from './app';
 import { isLoopback } from './guard';
 import { DEFAULT_MAX_BODY_BYTES, mountKServeRoutes } from './kserve-routes';
 import { Router } from './router';
+import { ServingMetrics } from './serving-metrics';
 import { ServerTelemetry } from './telemetry';
 
 export interface ServingServerOptions {
@@ -37,6 +38,14 @@ export interface ServingServerOptions {
   batching?: Partial<BatcherOptions> | false;
   /** Cache successful inference replies, up to this many bytes (LRU); off when absent. */
   cacheBytes?: number;
+  /** Local replicas per version, each an engine pool of `workers` threads (default 1). */
+  replicas?: number;
+  /** Serve the models through these KServe v2 servers (e.g. serving containers) instead of local engines. */
+  remoteReplicas?: { urls: string[]; token?: string };
+  /** Traffic routes by model name (canary weights, sticky header, shadow); their references are loaded too. */
+  routes?: Record<string, RouteSpec>;
+  /** How often the registry is checked for alias moves, in ms (default 1000; 0: never). */
+  aliasCheckMs?: number;
   /** A fixed token; otherwise a random one. Required of clients only when bound beyond loopback. */
   token?: string;
   allowedHosts?: string[];
@@ -85,32 +94,36 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const token = options.token ?? randomBytes(24).toString('hex');
   const telemetry = new ServerTelemetry(databasePath(options.dataDir));
-  const metrics = inferenceMetrics(telemetry);
+  const metrics = new ServingMetrics(telemetry.registry);
 
   const store = openStore(options.dataDir);
   const modelServer = new ModelServer({
     resolve: (ref) => resolveModelRef(store, ref),
     workers: options.workers ?? 1,
+    ...(options.replicas ? { replicas: options.replicas } : {}),
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
-    onInference: metrics.observe,
+    observer: metrics.observer,
     ...(options.batching !== false ? { batching: { ...DEFAULT_BATCHING, ...options.batching } } : {}),
     log,
   });
+  const routes = Object.entries(options.routes ?? {});
+  const refs = [...new Set([...options.models, ...routes.flatMap(([, r]) => [...r.targets.map((t) => t.ref), ...(r.shadow ? [r.shadow] : [])])])];
+  const remote = options.remoteReplicas;
   try {
-    for (const ref of options.models) await modelServer.load(ref);
+    for (const ref of refs) await modelServer.load(ref, remote ? { replicaUrls: remote.urls, ...(remote.token ? { token: remote.token } : {}) } : {});
+    for (const [name, spec] of routes) modelServer.setRoute(name, spec);
   } catch (err) {
     await modelServer.close();
-    throw err;
-  } finally {
-    // Everything is in memory now; a reader needs no checkpoint (the platform server may be writing).
     store.db.close();
+    throw err;
   }
   metrics.track(modelServer);
 
-  const cache = options.cacheBytes !== undefined ? cacheMetrics(telemetry, options.cacheBytes) : undefined;
+  const cache = options.cacheBytes !== undefined ? metrics.cache(options.cacheBytes) : undefined;
   const router = new Router();
   mountKServeRoutes(router, modelServer, { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, version: options.version, log, ...(cache ? { cache } : {}) });
+  mountServingControlRoutes(router, modelServer);
   router.on('GET', '/health', (ctx) => {
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
   });
@@ -132,12 +145,19 @@ export async function startServingServer(options: ServingServerOptions): Promise
     bound = await app.listen(host, options.port ?? 0);
   } catch (err) {
     await modelServer.close();
+    store.db.close();
     throw err;
   }
   const { port, url } = bound;
   const models = modelServer.models().map((m) => endpointModel(url, m));
   const announce = options.announce ?? true;
-  const endpointFile = announce ? writeEndpointFile(options.dataDir, { pid: process.pid, url, token, models, version: options.version }) : undefined;
+  const endpointInfo = (): EndpointFile => ({ pid: process.pid, url, token, models: modelServer.models().map((m) => endpointModel(url, m)), version: options.version });
+  const endpointFile = announce ? writeEndpointFile(options.dataDir, endpointInfo()) : undefined;
+  const stopWatching = watchAliases(store, modelServer, options.aliasCheckMs ?? 1000, (moves) => {
+    for (const m of moves) log(`${m.ref} moved from version ${m.from} to ${m.to}: version ${m.to} takes new requests, ${m.from} drains`);
+    // Tools that find this endpoint by reference (the load tester's --model) must see the new version.
+    if (announce && moves.length > 0) writeEndpointFile(options.dataDir, endpointInfo());
+  }, log);
 
   let closing: Promise<void> | undefined;
   return {
@@ -150,10 +170,37 @@ export async function startServingServer(options: ServingServerOptions): Promise
     close: () =>
       (closing ??= (async () => {
         if (endpointFile) removeEndpointFile(endpointFile, url);
+        stopWatching();
         await app.drainAndClose();
         await modelServer.close();
+        store.db.close();
       })()),
   };
+}
+
+/**
+ * Checks the registry for commits by other processes (SQLite's data_version changes) and, when there
+ * were some, lets the model server move aliases that now name other versions. Returns the stop function.
+ */
+function watchAliases(store: Store, models: ModelServer, everyMs: number, onMoves: (moves: AliasMove[]) => void, log: (line: string) => void): () => void {
+  if (everyMs <= 0) return () => {};
+  const dataVersion = store.db.prepare('PRAGMA data_version').pluck();
+  let seen = dataVersion.get();
+  let busy = false;
+  const timer = setInterval(() => {
+    if (busy) return;
+    const now = dataVersion.get();
+    if (now === seen) return;
+    seen = now;
+    busy = true;
+    models
+      .refresh()
+      .then(onMoves)
+      .catch((err: Error) => log(`alias check failed: ${err.message}`))
+      .finally(() => (busy = false));
+  }, everyMs);
+  timer.unref();
+  return () => clearInterval(timer);
 }
 
 function endpointModel(url: string, m: ServedModel): EndpointModel {
@@ -164,102 +211,6 @@ function endpointModel(url: string, m: ServedModel): EndpointModel {
     refs: [...m.refs],
     infer_url: `${url}/v2/models/${encodeURIComponent(m.name)}/versions/${encodeURIComponent(m.version)}/infer`,
   };
-}
-
-/** Prometheus metrics of inference: requests by outcome, engine latency, requests in flight. */
-function inferenceMetrics(telemetry: ServerTelemetry) {
-  const requests = new Counter({
-    name: 'trellis_inference_requests_total',
-    help: 'Inference requests by model, version and outcome (ok, error, overloaded).',
-    labelNames: ['model', 'version', 'outcome'],
-    registers: [telemetry.registry],
-  });
-  const latency = new Histogram({
-    name: 'trellis_inference_duration_seconds',
-    help: 'Time the engine took to run one inference, by model and version.',
-    labelNames: ['model', 'version'],
-    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-    registers: [telemetry.registry],
-  });
-  let tracked: ModelServer | undefined;
-  new Gauge({
-    name: 'trellis_inference_in_flight',
-    help: 'Inference requests admitted and not yet answered, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-    collect() {
-      this.reset();
-      for (const m of tracked?.models() ?? []) this.set({ model: m.name, version: m.version }, m.inFlight);
-    },
-  });
-  new Gauge({
-    name: 'trellis_batch_queue_depth',
-    help: 'Requests waiting in the dynamic batcher, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-    collect() {
-      this.reset();
-      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().queueDepth);
-    },
-  });
-  new Gauge({
-    name: 'trellis_batch_size_mean',
-    help: 'Mean rows per engine run made by the dynamic batcher, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-    collect() {
-      this.reset();
-      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().meanBatchSize);
-    },
-  });
-  new Gauge({
-    name: 'trellis_batches_total',
-    help: 'Engine runs made by the dynamic batcher, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-    collect() {
-      this.reset();
-      for (const m of tracked?.models() ?? []) if (m.batcher) this.set({ model: m.name, version: m.version }, m.batcher.stats().batches);
-    },
-  });
-  return {
-    observe: (m: ServedModel, outcome: string, seconds: number) => {
-      requests.inc({ model: m.name, version: m.version, outcome });
-      if (outcome !== 'overloaded') latency.observe({ model: m.name, version: m.version }, seconds);
-    },
-    track: (server: ModelServer) => {
-      tracked = server;
-    },
-  };
-}
-
-/** A response cache whose lookups and size are exported: hits and misses by model and version, bytes held. */
-function cacheMetrics(telemetry: ServerTelemetry, maxBytes: number): ResponseCache {
-  const hits = new Counter({
-    name: 'trellis_cache_hits_total',
-    help: 'Inference replies answered from the response cache, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-  });
-  const misses = new Counter({
-    name: 'trellis_cache_misses_total',
-    help: 'Valid inference requests not found in the response cache, by model and version.',
-    labelNames: ['model', 'version'],
-    registers: [telemetry.registry],
-  });
-  const cache = new ResponseCache({
-    maxBytes,
-    onLookup: (model, version, hit) => (hit ? hits : misses).inc({ model, version }),
-  });
-  new Gauge({
-    name: 'trellis_cache_bytes',
-    help: 'Bytes held by the response cache (reply bodies and keys).',
-    registers: [telemetry.registry],
-    collect() {
-      this.set(cache.stats().bytes);
-    },
-  });
-  return cache;
 }
 
 // ---------------------------------------------------------------------------------------------------

@@ -78,9 +78,9 @@ test('the serving server batches a dynamic-batch model and turns batching off, o
     log: (line) => lines.push(line),
   });
   try {
-    const served = server.modelServer.get('mlp', '1');
-    assert.ok(served.batcher, 'the MLP is batched');
-    assert.equal(server.modelServer.get('fixed', '1').batcher, undefined);
+    const batcher = server.modelServer.get('mlp', '1').pool.replicas[0]!.batcher;
+    assert.ok(batcher, 'the MLP is batched');
+    assert.equal(server.modelServer.get('fixed', '1').pool.replicas[0]!.batcher, undefined);
     assert.deepEqual(
       lines.filter((l) => l.includes('batching off')),
       ['batching off for fixed version 1: batch dimension is fixed'],
@@ -101,9 +101,13 @@ test('the serving server batches a dynamic-batch model and turns batching off, o
       assert.deepEqual(r.outputs[0]!.shape, [1, MLP_OUTPUT]);
       assertClose(r.outputs[0]!.data, mlp.reference(inputs[i]!).y!.data as Float32Array, `http request ${i}`);
     });
-    assert.equal(served.batcher.stats().requests, 12);
+    const stats = batcher.stats();
+    assert.equal(stats.requests, 12);
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
-    assert.match(metrics, /trellis_batches_total\{model="mlp",version="1"\} [1-9]/);
+    // Every engine run is one observation of the batch-size histogram, and its rows add up to the requests.
+    assert.match(metrics, new RegExp(`trellis_batch_size_count\\{model="mlp",version="1"\\} ${stats.batches}\n`));
+    assert.match(metrics, /trellis_batch_size_sum\{model="mlp",version="1"\} 12\n/);
+    assert.match(metrics, /trellis_inference_queue_seconds_count\{model="mlp",version="1"\} 12\n/);
   } finally {
     await server.close();
   }

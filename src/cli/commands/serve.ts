@@ -7,6 +7,9 @@ import { startServingServer } from '../../server/serving-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
 import { wholeNumber } from '../flags';
+import { invalidParameter } from '../../core/errors';
+import { parseModelRef } from '../../services/serving/model-resolver';
+import type { RouteSpec } from '../../services/serving/traffic-route';
 
 interface ServeOptions {
   model: string[];
@@ -23,6 +26,12 @@ interface ServeOptions {
   maxQueue: string;
   adaptive?: boolean;
   cache?: string;
+  replicas?: string;
+  canary?: string;
+  shadow?: string;
+  stickyHeader?: string;
+  replicaUrl?: string[];
+  replicaToken?: string;
 }
 
 export function serveCommand(program: Command, globals: () => GlobalOptions): void {
@@ -43,6 +52,12 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--max-queue <n>', 'dynamic batching: requests queued per model version; beyond it 503 with Retry-After', '1024')
     .option('--adaptive', 'dynamic batching: wait or dispatch from the measured cost of a batch, within the delay')
     .option('--cache <size>', 'cache successful inference replies by model, version and inputs, up to this size (LRU), e.g. 64mb; off by default')
+    .option('--replicas <n>', 'local replicas per version, each its own engine pool, balanced by fewest outstanding requests', '1')
+    .option('--canary <ref:percent>', 'send this share of the traffic of a model (requests without a version) to another reference, e.g. mnist@challenger:10')
+    .option('--shadow <ref>', 'send a copy of each request to this reference; its replies are measured (metrics) and discarded')
+    .option('--sticky-header <name>', 'keep each value of this request header on one canary target, e.g. x-user-id')
+    .option('--replica-url <url...>', 'serve through these KServe v2 servers (e.g. serving containers) instead of local engines')
+    .option('--replica-token <token>', 'bearer token the --replica-url servers require')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
       const port = wholeNumber('--port', opts.port, 0, 65535);
@@ -59,6 +74,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         ...(opts.adaptive ? { adaptive: true } : {}),
       };
       const dataDir = resolve(globals().dataDir);
+      const routes = routesFromFlags(opts);
       const server = await startServingServer({
         dataDir,
         models: opts.model,
@@ -69,14 +85,46 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         batching: maxBatchSize > 1 ? batching : false,
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
         ...(cacheBytes !== undefined ? { cacheBytes } : {}),
+        replicas: wholeNumber('--replicas', opts.replicas ?? '1', 1, 64),
+        ...(routes ? { routes } : {}),
+        ...(opts.replicaUrl ? { remoteReplicas: { urls: opts.replicaUrl, ...(opts.replicaToken ? { token: opts.replicaToken } : {}) } } : {}),
         ...(opts.token ? { token: opts.token } : {}),
         ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
         version: VERSION,
       });
       const lines = [`Trellis ${VERSION} serving on ${server.url} (${workers} worker${workers > 1 ? 's' : ''} per model)`];
       for (const m of server.models) lines.push(`  ${m.refs.join(', ')} → ${m.name} version ${m.version}: POST ${m.infer_url}`);
+      for (const [name, spec] of Object.entries(routes ?? {})) {
+        const split = spec.targets.map((t) => `${t.ref} ${t.weight}%`).join(', ');
+        lines.push(`  POST ${server.url}/v2/models/${name}/infer → ${split}${spec.stickyHeader ? ` (sticky by ${spec.stickyHeader})` : ''}${spec.shadow ? `; shadow ${spec.shadow}` : ''}`);
+      }
       lines.push(`  health: ${server.url}/v2/health/ready   metrics: ${server.url}/metrics`);
       process.stdout.write(`${lines.join('\n')}\n`);
       closeOnSignals(() => server.close(), 'finishing in-flight requests');
     });
+}
+
+/**
+ * `--canary mnist@challenger:10` and `--shadow REF` become a route for that model's name: the first
+ * `--model` of the same name keeps the rest of the traffic.
+ */
+function routesFromFlags(opts: ServeOptions): Record<string, RouteSpec> | undefined {
+  if (!opts.canary && !opts.shadow) {
+    if (opts.stickyHeader) throw invalidParameter('--sticky-header needs --canary: it pins clients to one of the canary targets.');
+    return undefined;
+  }
+  const nameOf = (ref: string) => parseModelRef(ref).name;
+  const anchor = opts.canary ?? opts.shadow!;
+  let canary: { ref: string; weight: number } | undefined;
+  if (opts.canary) {
+    const colon = opts.canary.lastIndexOf(':');
+    if (colon < 0) throw invalidParameter(`--canary '${opts.canary}' needs a share of traffic: REF:PERCENT, e.g. mnist@challenger:10.`);
+    canary = { ref: opts.canary.slice(0, colon), weight: wholeNumber('--canary percent', opts.canary.slice(colon + 1), 0, 100) };
+  }
+  const name = nameOf(canary?.ref ?? anchor);
+  if (opts.shadow && nameOf(opts.shadow) !== name) throw invalidParameter(`--shadow ${opts.shadow} and --canary ${opts.canary} name different models: a route splits one model's traffic.`);
+  const primary = opts.model.find((ref) => nameOf(ref) === name);
+  if (!primary) throw invalidParameter(`No --model serves '${name}': give the stable version too, e.g. --model ${name}@champion.`);
+  const targets = [{ ref: primary, weight: 100 - (canary?.weight ?? 0) }, ...(canary ? [canary] : [])];
+  return { [name]: { targets, ...(opts.shadow ? { shadow: opts.shadow } : {}), ...(opts.stickyHeader ? { stickyHeader: opts.stickyHeader } : {}) } };
 }

@@ -35,6 +35,8 @@ export interface BatcherOptions {
   retryAfterSeconds?: number;
   /** Names the model in error messages. */
   label?: string;
+  /** After each engine run: its rows, how long each of its requests waited in the queue, and the run's time (ms). */
+  onBatch?: (rows: number, waitedMs: number[], computeMs: number) => void;
 }
 
 /** The `trellis serve` defaults. */
@@ -295,7 +297,9 @@ export class DynamicBatcher {
       const inputs = batch.length === 1 ? batch[0]!.inputs : batch[0]!.inputs.map((t, i) => concat(batch.map((p) => p.inputs[i]!), rows));
       const started = now();
       const outputs = await this.engine.infer(inputs);
-      this.fit.add(rows, now() - started);
+      const computeMs = now() - started;
+      this.fit.add(rows, computeMs);
+      this.options.onBatch?.(rows, batch.map((p) => started - p.enqueuedAt), computeMs);
       if (batch.length === 1) batch[0]!.resolve(outputs);
       else if (outputs.every((o) => o.shape.length > 0 && o.shape[0] === rows)) {
         let offset = 0;

@@ -1,6 +1,9 @@
 /**
- * The model host: the loaded models (name → version → engine and signature), a bounded number of
- * requests in flight per model version (beyond it callers are told to retry: 503), and readiness.
+ * The model host: the loaded models (name → version → replicas and signature), a bounded number of
+ * requests in flight per model version (beyond it callers are told to retry: 503), readiness, traffic
+ * routes between the versions of a name (weighted canary, sticky by a header, shadow), and alias moves
+ * picked up without dropping a request: the new version loads first, takes the alias, and the old one
+ * finishes what it admitted before its engines close (it drains).
  */
 import { TrellisError } from '../../core/errors';
 import { loadOnnxModel } from '../../engines/onnx/onnx-engine';
@@ -8,6 +11,9 @@ import type { EngineOptions, InferenceEngine, ModelSignature, Tensor } from '../
 import { DynamicBatcher, type BatcherOptions } from './batcher';
 import { KServeError } from './kserve-codec';
 import type { ResolvedModel } from './model-resolver';
+import { RemoteEngine } from './remote-engine';
+import { copyTensors, ReplicaPool, type Replica } from './replica-pool';
+import { chooseTarget, validateRoute, type RouteSpec } from './traffic-route';
 
 export interface ServedModel {
   readonly name: string;
@@ -16,14 +22,40 @@ export interface ServedModel {
   readonly refs: string[];
   readonly path: string;
   readonly signature: ModelSignature;
-  readonly engine: InferenceEngine;
-  /** Batches this version's requests, when batching is on and its batch dimension is dynamic. */
-  readonly batcher?: DynamicBatcher;
+  /** Its replicas (local engine pools, or remote KServe servers) behind least-outstanding balancing. */
+  readonly pool: ReplicaPool;
+  /** Served by remote replicas of a fixed version: alias moves do not apply to it. */
+  readonly pinned: boolean;
   /** Requests admitted and not yet answered. */
   inFlight: number;
 }
 
 export type InferenceOutcome = 'ok' | 'error' | 'overloaded';
+
+/** Where the serving layer reports what it measures (the server turns these into Prometheus metrics). */
+export interface ServingObserver {
+  /** After each admitted inference (and each refusal for overload): outcome and seconds, queue included. */
+  inference?(model: ServedModel, outcome: InferenceOutcome, seconds: number): void;
+  /** After each shadow inference, whose reply is discarded. */
+  shadow?(model: ServedModel, outcome: InferenceOutcome, seconds: number): void;
+  /** Each engine run: rows, seconds each request waited in the batch queue, and the run's seconds. */
+  batch?(model: ServedModel, rows: number, queuedSeconds: number[], computeSeconds: number): void;
+}
+
+/** An alias that now names another version: `ref` moved from version `from` to `to`. */
+export interface AliasMove {
+  ref: string;
+  name: string;
+  from: string;
+  to: string;
+}
+
+export interface LoadOptions {
+  /** Serve through these KServe v2 servers (e.g. serving containers) instead of local engines. */
+  replicaUrls?: string[];
+  /** Bearer token the remote replicas require. */
+  token?: string;
+}
 
 export interface ModelServerOptions {
   /** Reference → registered version and its ONNX file (e.g. `(ref) => resolveModelRef(store, ref)`). */
@@ -37,9 +69,10 @@ export interface ModelServerOptions {
   retryAfterSeconds?: number;
   /** The engine factory; onnxruntime by default. */
   loadEngine?: (path: string, options: EngineOptions) => Promise<InferenceEngine>;
-  /** Called after each admitted inference (and each refusal for overload), for metrics. */
-  onInference?: (model: ServedModel, outcome: InferenceOutcome, seconds: number) => void;
-  /** Dynamic batching per model version; off when absent or `maxBatchSize` is 1. */
+  /** Local replicas per model version, each with its own engine pool of `workers` (default 1). */
+  replicas?: number;
+  observer?: ServingObserver;
+  /** Dynamic batching per replica; off when absent or `maxBatchSize` is 1. */
   batching?: BatcherOptions;
   /** Where load-time notes go (e.g. batching turned off for a fixed batch dimension). */
   log?: (line: string) => void;
@@ -50,6 +83,7 @@ const IN_FLIGHT_PER_WORKER = 16;
 
 export class ModelServer {
   private readonly byName = new Map<string, Map<string, ServedModel>>();
+  private readonly routes = new Map<string, RouteSpec>();
   private loading = 0;
   private closed = false;
   readonly maxInFlight: number;
@@ -64,53 +98,111 @@ export class ModelServer {
 
   /**
    * Resolves the reference and loads its version (once: a second reference to the same version shares
-   * the engine). Rejects with a clear message when the reference, the file or the model is bad.
+   * the replicas). Rejects with a clear message when the reference, the file or the model is bad.
    */
-  async load(ref: string): Promise<ServedModel> {
+  async load(ref: string, options: LoadOptions = {}): Promise<ServedModel> {
     if (this.closed) throw new Error('The model server is closed.');
     this.loading++;
     try {
-      const resolved = this.options.resolve(ref);
-      const existing = this.byName.get(resolved.name)?.get(resolved.version);
-      if (existing) {
-        if (!existing.refs.includes(ref)) existing.refs.push(ref);
-        return existing;
-      }
-      const engine = await this.openEngine(resolved);
-      if (this.closed) {
-        await engine.close();
-        throw new Error('The model server closed while the model was loading.');
-      }
-      // Another load of the same version may have finished meanwhile: keep the first.
-      const raced = this.byName.get(resolved.name)?.get(resolved.version);
-      if (raced) {
-        await engine.close();
-        if (!raced.refs.includes(ref)) raced.refs.push(ref);
-        return raced;
-      }
-      const batcher = this.openBatcher(resolved, engine);
-      const model: ServedModel = { name: resolved.name, version: resolved.version, refs: [ref], path: resolved.path, signature: engine.signature, engine, ...(batcher ? { batcher } : {}), inFlight: 0 };
-      const versions = this.byName.get(model.name) ?? new Map<string, ServedModel>();
-      versions.set(model.version, model);
-      this.byName.set(model.name, versions);
-      return model;
+      return await this.loadResolved(this.options.resolve(ref), options);
     } finally {
       this.loading--;
     }
   }
 
-  private openBatcher(resolved: ResolvedModel, engine: InferenceEngine): DynamicBatcher | undefined {
+  private async loadResolved(resolved: ResolvedModel, options: LoadOptions): Promise<ServedModel> {
+    const ref = resolved.ref;
+    const existing = this.byName.get(resolved.name)?.get(resolved.version);
+    if (existing) {
+      if (!existing.refs.includes(ref)) existing.refs.push(ref);
+      return existing;
+    }
+    const pool = await this.openPool(resolved, options);
+    if (this.closed) {
+      await pool.close();
+      throw new Error('The model server closed while the model was loading.');
+    }
+    // Another load of the same version may have finished meanwhile: keep the first.
+    const raced = this.byName.get(resolved.name)?.get(resolved.version);
+    if (raced) {
+      await pool.close();
+      if (!raced.refs.includes(ref)) raced.refs.push(ref);
+      return raced;
+    }
+    const model: ServedModel = {
+      name: resolved.name,
+      version: resolved.version,
+      refs: [ref],
+      path: resolved.path,
+      signature: pool.replicas[0]!.engine.signature,
+      pool,
+      pinned: (options.replicaUrls?.length ?? 0) > 0,
+      inFlight: 0,
+    };
+    holder.set(pool, model);
+    const versions = this.byName.get(model.name) ?? new Map<string, ServedModel>();
+    versions.set(model.version, model);
+    this.byName.set(model.name, versions);
+    return model;
+  }
+
+  /** The replicas of a version: remote servers when URLs are given, else `replicas` local engine pools. */
+  private async openPool(resolved: ResolvedModel, options: LoadOptions): Promise<ReplicaPool> {
+    const label = `Model '${resolved.name}' version ${resolved.version}`;
+    const replicas: Replica[] = [];
+    try {
+      if (options.replicaUrls?.length) {
+        for (const url of options.replicaUrls) {
+          const engine = await RemoteEngine.open({ url, model: resolved.name, version: resolved.version, ...(options.token ? { token: options.token } : {}) });
+          replicas.push({ id: url, engine, probe: () => engine.ready() });
+        }
+      } else {
+        const count = this.options.replicas ?? 1;
+        for (let i = 0; i < count; i++) {
+          const engine = await this.openEngine(resolved);
+          const batcher = this.openBatcher(resolved, engine, i === 0, () => holder.get(pool));
+          replicas.push({ id: `local-${i}`, engine, ...(batcher ? { batcher } : {}) });
+        }
+      }
+    } catch (err) {
+      await Promise.all(replicas.map((r) => r.engine.close()));
+      if (err instanceof TrellisError) throw err;
+      throw new TrellisError('INVALID_PARAMETER_VALUE', `Cannot serve ${label.toLowerCase()} (${resolved.ref}): ${(err as Error).message}`);
+    }
+    const observer = this.options.observer;
+    const pool: ReplicaPool = new ReplicaPool(replicas, {
+      label,
+      retryAfterSeconds: this.retryAfter,
+      onCompute: (rows, seconds) => {
+        const model = holder.get(pool);
+        // An unbatched run is a batch of the request's own rows that never queued.
+        if (model) observer?.batch?.(model, rows, [0], seconds);
+      },
+    });
+    return pool;
+  }
+
+  private openBatcher(resolved: ResolvedModel, engine: InferenceEngine, sayWhy: boolean, model: () => ServedModel | undefined): DynamicBatcher | undefined {
     const batching = this.options.batching;
     if (!batching || batching.maxBatchSize <= 1) return undefined;
     if (!DynamicBatcher.supports(engine.signature)) {
-      this.options.log?.(`batching off for ${resolved.name} version ${resolved.version}: batch dimension is fixed`);
+      if (sayWhy) this.options.log?.(`batching off for ${resolved.name} version ${resolved.version}: batch dimension is fixed`);
       return undefined;
     }
+    const observer = this.options.observer;
     return new DynamicBatcher(engine, {
       maxConcurrentBatches: this.options.workers,
       retryAfterSeconds: this.retryAfter,
       ...batching,
       label: `Model '${resolved.name}' version ${resolved.version}`,
+      ...(observer?.batch
+        ? {
+            onBatch: (rows: number, waitedMs: number[], computeMs: number) => {
+              const m = model();
+              if (m) observer.batch!(m, rows, waitedMs.map((w) => w / 1000), computeMs / 1000);
+            },
+          }
+        : {}),
     });
   }
 
@@ -122,6 +214,52 @@ export class ModelServer {
       const message = `Cannot serve model '${resolved.name}' version ${resolved.version} (${resolved.ref}): ${(err as Error).message}`;
       throw new TrellisError(err instanceof TrellisError ? err.code : 'INVALID_PARAMETER_VALUE', message);
     }
+  }
+
+  /**
+   * Resolves every reference again (aliases may have moved, `NAME` may have a newer latest version) and
+   * moves each moved reference to its new version, loading it first. A version left with no reference
+   * stops taking requests at once and closes after its admitted requests are answered.
+   */
+  async refresh(): Promise<AliasMove[]> {
+    if (this.closed) return [];
+    const moves: AliasMove[] = [];
+    this.loading++;
+    try {
+      for (const model of this.models()) {
+        if (model.pinned) continue;
+        for (const ref of [...model.refs]) {
+          let resolved: ResolvedModel;
+          try {
+            resolved = this.options.resolve(ref);
+          } catch (err) {
+            // The alias was removed or the version deleted: keep serving what was loaded, and say so.
+            this.options.log?.(`${ref}: keeps version ${model.version} (${(err as Error).message})`);
+            continue;
+          }
+          if (resolved.version === model.version) continue;
+          const target = await this.loadResolved(resolved, {});
+          model.refs.splice(model.refs.indexOf(ref), 1);
+          moves.push({ ref, name: model.name, from: model.version, to: target.version });
+          if (model.refs.length === 0) this.retire(model);
+        }
+      }
+    } finally {
+      this.loading--;
+    }
+    return moves;
+  }
+
+  /** Takes a version out of service: unreachable from now on, closed once its admitted requests finish. */
+  private retire(model: ServedModel): void {
+    const versions = this.byName.get(model.name);
+    versions?.delete(model.version);
+    if (versions?.size === 0) this.byName.delete(model.name);
+    void (async () => {
+      while (model.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
+      await model.pool.close();
+      this.options.log?.(`${model.name} version ${model.version} drained and closed`);
+    })();
   }
 
   /** The served version: the given one, or the first version loaded under the name. */
@@ -141,6 +279,50 @@ export class ModelServer {
     const model = this.find(name, version);
     if (!model) throw new KServeError(404, `Model '${name}' version ${version} is not served here; served versions: ${[...versions.keys()].join(', ')}.`);
     return model;
+  }
+
+  /**
+   * Sets how requests that name no version are split between the versions of `name`: targets are
+   * references (aliases follow their moves), weights relative; the sticky header keeps a client on one
+   * target; a shadow gets a copy of each request whose reply is measured and discarded.
+   */
+  setRoute(name: string, spec: RouteSpec): void {
+    validateRoute(spec);
+    for (const ref of [...spec.targets.map((t) => t.ref), ...(spec.shadow ? [spec.shadow] : [])]) {
+      if (!this.byRef(name, ref)) throw new KServeError(400, `Route for '${name}': '${ref}' is not a served reference of that model; served: ${this.models().filter((m) => m.name === name).flatMap((m) => m.refs).join(', ') || 'none'}.`);
+    }
+    this.routes.set(name, spec);
+  }
+
+  clearRoute(name: string): void {
+    this.routes.delete(name);
+  }
+
+  /** Each routed name with its targets and the version each reference names now. */
+  routeTable(): { name: string; spec: RouteSpec; versions: Record<string, string | undefined> }[] {
+    return [...this.routes].map(([name, spec]) => ({
+      name,
+      spec,
+      versions: Object.fromEntries([...spec.targets.map((t) => t.ref), ...(spec.shadow ? [spec.shadow] : [])].map((ref) => [ref, this.byRef(name, ref)?.version])),
+    }));
+  }
+
+  /**
+   * The version a request for `name` without a version goes to, and the shadow that gets a copy. 404 when
+   * nothing of that name is served.
+   */
+  route(name: string, header: (name: string) => string | undefined): { model: ServedModel; shadow?: ServedModel } {
+    const spec = this.routes.get(name);
+    if (!spec) return { model: this.get(name) };
+    const ref = chooseTarget(spec, spec.stickyHeader ? header(spec.stickyHeader) : undefined);
+    const model = this.byRef(name, ref) ?? this.get(name);
+    const shadow = spec.shadow ? this.byRef(name, spec.shadow) : undefined;
+    return shadow && shadow !== model ? { model, shadow } : { model };
+  }
+
+  private byRef(name: string, ref: string): ServedModel | undefined {
+    for (const m of this.byName.get(name)?.values() ?? []) if (m.refs.includes(ref)) return m;
+    return undefined;
   }
 
   /** Every served version, in load order. */
@@ -164,7 +346,7 @@ export class ModelServer {
   acquire(model: ServedModel): () => void {
     if (this.closed) throw new KServeError(503, 'The server is shutting down.', this.retryAfter);
     if (model.inFlight >= this.maxInFlight) {
-      this.options.onInference?.(model, 'overloaded', 0);
+      this.options.observer?.inference?.(model, 'overloaded', 0);
       throw new KServeError(
         503,
         `Model '${model.name}' version ${model.version} is overloaded: ${model.inFlight} requests in flight (the limit is ${this.maxInFlight}). Retry later.`,
@@ -191,18 +373,39 @@ export class ModelServer {
     try {
       // All outputs are fetched and the requested ones picked here: onnxruntime-node 1.23 mislabels the
       // results of a fetch list that is not a prefix of the model's outputs.
-      const all = model.batcher ? await model.batcher.submit(inputs) : await model.engine.infer(inputs);
+      const all = await model.pool.infer(inputs);
       const result = outputs === undefined ? all : outputs.map((name) => pick(all, name));
-      this.options.onInference?.(model, 'ok', seconds());
+      this.options.observer?.inference?.(model, 'ok', seconds());
       return result;
     } catch (err) {
-      this.options.onInference?.(model, 'error', seconds());
+      this.options.observer?.inference?.(model, 'error', seconds());
       if (err instanceof KServeError) throw err;
       const status = err instanceof TrellisError ? err.httpStatus : 500;
       const message = `Inference failed for model '${model.name}' version ${model.version}: ${(err as Error).message}`;
       if (status === 503) throw new KServeError(503, message, this.retryAfter);
       throw new KServeError(status >= 400 && status < 500 ? 400 : 500, message);
     }
+  }
+
+  /**
+   * Runs a copy of a request on the shadow version in the background; its outcome and time are reported,
+   * its reply discarded. Skipped (reported as overloaded) when the shadow has no room: a shadow never
+   * takes capacity from live traffic's 503 budget.
+   */
+  shadow(model: ServedModel, inputs: Tensor[]): void {
+    const observer = this.options.observer;
+    if (this.closed || model.inFlight >= this.maxInFlight) {
+      observer?.shadow?.(model, 'overloaded', 0);
+      return;
+    }
+    model.inFlight++;
+    const started = process.hrtime.bigint();
+    const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    // A copy: the primary's engine may hand its tensors' buffers over to a worker thread.
+    model.pool.infer(copyTensors(inputs)).then(
+      () => observer?.shadow?.(model, 'ok', seconds()),
+      () => observer?.shadow?.(model, 'error', seconds()),
+    ).finally(() => model.inFlight--);
   }
 
   /** Stops one served version (or every version of the name) and releases its engine. */
@@ -225,9 +428,11 @@ export class ModelServer {
 }
 
 async function closeModel(m: ServedModel): Promise<void> {
-  await m.batcher?.close();
-  await m.engine.close();
+  await m.pool.close();
 }
+
+/** The served model a pool belongs to (set once the model exists; the pool's callbacks read it). */
+const holder = new WeakMap<ReplicaPool, ServedModel>();
 
 function pick(tensors: Tensor[], name: string): Tensor {
   const t = tensors.find((x) => x.name === name);
