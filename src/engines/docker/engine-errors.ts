@@ -114,7 +114,7 @@ export function engineError(err: unknown, context: EngineErrorContext = {}): Eng
 
 /** Errors of a pull, whether the HTTP call failed or the progress stream carried an error line. */
 export function pullError(text: string, image: string): EngineError {
-  if (/unauthorized|authentication required|denied: requested access|incorrect username or password/i.test(text) && !/repository does not exist/i.test(text)) {
+  if (/unauthorized|authentication required|no basic auth credentials|denied: requested access|incorrect username or password/i.test(text) && !/repository does not exist/i.test(text)) {
     return new EngineError(
       'UNAUTHENTICATED',
       'pull-auth',
