@@ -16,6 +16,7 @@ import {
   serverMetadata,
 } from '../services/serving/kserve-codec';
 import type { ModelServer, ServedModel } from '../services/serving/model-server';
+import type { InferenceLog } from '../services/serving/inference-log';
 import { ResponseCache, withId } from '../services/serving/response-cache';
 import type { Handler, RequestContext, Router } from './router';
 
@@ -27,6 +28,8 @@ export interface KServeRouteOptions {
   log?: (line: string) => void;
   /** Successful replies cached by model, version and inputs (off when absent). */
   cache?: ResponseCache;
+  /** Sampled requests written to the tracker (off when absent). */
+  inferenceLog?: InferenceLog;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -89,7 +92,7 @@ export function mountKServeRoutes(router: Router, models: ModelServer, options: 
         return Array.isArray(v) ? v[0] : v;
       };
       const { model, shadow } = version === undefined ? models.route(name, header) : { model: models.get(name, version), shadow: undefined };
-      await infer(ctx, models, model, shadow, maxBody, options.cache);
+      await infer(ctx, models, model, shadow, maxBody, options);
       return;
     }
     const model = models.get(name, version);
@@ -102,7 +105,8 @@ export function mountKServeRoutes(router: Router, models: ModelServer, options: 
   }));
 }
 
-async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, shadow: ServedModel | undefined, maxBody: number, cache?: ResponseCache): Promise<void> {
+async function infer(ctx: RequestContext, models: ModelServer, model: ServedModel, shadow: ServedModel | undefined, maxBody: number, options: KServeRouteOptions): Promise<void> {
+  const { cache, inferenceLog } = options;
   const headerLength = ctx.req.headers[INFERENCE_HEADER];
   const type = (ctx.req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
   if (headerLength === undefined && FORM_TYPES.has(type)) {
@@ -120,7 +124,10 @@ async function infer(ctx: RequestContext, models: ModelServer, model: ServedMode
     if (cached) {
       encoded = withId(cached, request.id);
     } else {
+      const sampled = inferenceLog?.sample(model, request.inputs);
+      const started = performance.now();
       const outputs = await models.infer(model, request.inputs, request.outputs);
+      sampled?.done(outputs, (performance.now() - started) / 1000);
       // Encoded without the id when cached (the id is no part of the key), then given this request's.
       const reply = encodeInferenceResponse({
         modelName: model.name,

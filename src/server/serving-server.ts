@@ -13,6 +13,7 @@ import { DEFAULT_BATCHING, type BatcherOptions } from '../services/serving/batch
 import { ModelServer, type AliasMove, type ServedModel } from '../services/serving/model-server';
 import { resolveModelRef } from '../services/serving/model-resolver';
 import type { RouteSpec } from '../services/serving/traffic-route';
+import { InferenceLog } from '../services/serving/inference-log';
 import { mountServingControlRoutes } from './serving-control-routes';
 import { createApp } from './app';
 import { isLoopback } from './guard';
@@ -46,6 +47,8 @@ export interface ServingServerOptions {
   routes?: Record<string, RouteSpec>;
   /** How often the registry is checked for alias moves, in ms (default 1000; 0: never). */
   aliasCheckMs?: number;
+  /** Log this share of requests (0 < rate ≤ 1) to the tracker, in experiment `inference-logs`. */
+  logInferences?: number;
   /** A fixed token; otherwise a random one. Required of clients only when bound beyond loopback. */
   token?: string;
   allowedHosts?: string[];
@@ -81,6 +84,8 @@ export interface ServingServer {
   readonly modelServer: ModelServer;
   /** The endpoint file, when announced. */
   readonly endpointFile?: string;
+  /** The run that sampled inferences are logged to, when on. */
+  readonly inferenceLogRun?: string;
   /** Stops accepting, lets in-flight requests finish, closes the engines, removes the endpoint file. */
   close(): Promise<void>;
 }
@@ -121,8 +126,15 @@ export async function startServingServer(options: ServingServerOptions): Promise
   metrics.track(modelServer);
 
   const cache = options.cacheBytes !== undefined ? metrics.cache(options.cacheBytes) : undefined;
+  const inferenceLog = options.logInferences ? new InferenceLog({ store, sampleRate: options.logInferences, refs, log }) : undefined;
   const router = new Router();
-  mountKServeRoutes(router, modelServer, { maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES, version: options.version, log, ...(cache ? { cache } : {}) });
+  mountKServeRoutes(router, modelServer, {
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    version: options.version,
+    log,
+    ...(cache ? { cache } : {}),
+    ...(inferenceLog ? { inferenceLog } : {}),
+  });
   mountServingControlRoutes(router, modelServer);
   router.on('GET', '/health', (ctx) => {
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
@@ -144,6 +156,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
   try {
     bound = await app.listen(host, options.port ?? 0);
   } catch (err) {
+    inferenceLog?.close();
     await modelServer.close();
     store.db.close();
     throw err;
@@ -167,11 +180,13 @@ export async function startServingServer(options: ServingServerOptions): Promise
     models,
     modelServer,
     ...(endpointFile ? { endpointFile } : {}),
+    ...(inferenceLog ? { inferenceLogRun: inferenceLog.runId } : {}),
     close: () =>
       (closing ??= (async () => {
         if (endpointFile) removeEndpointFile(endpointFile, url);
         stopWatching();
         await app.drainAndClose();
+        inferenceLog?.close();
         await modelServer.close();
         store.db.close();
       })()),

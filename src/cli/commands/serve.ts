@@ -32,6 +32,7 @@ interface ServeOptions {
   stickyHeader?: string;
   replicaUrl?: string[];
   replicaToken?: string;
+  logInferences?: string;
 }
 
 export function serveCommand(program: Command, globals: () => GlobalOptions): void {
@@ -58,6 +59,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--sticky-header <name>', 'keep each value of this request header on one canary target, e.g. x-user-id')
     .option('--replica-url <url...>', 'serve through these KServe v2 servers (e.g. serving containers) instead of local engines')
     .option('--replica-token <token>', 'bearer token the --replica-url servers require')
+    .option('--log-inferences <rate>', 'log this share of requests (e.g. 0.01) to the tracker: experiment inference-logs, artifact inferences.jsonl')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
       const port = wholeNumber('--port', opts.port, 0, 65535);
@@ -86,6 +88,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
         ...(cacheBytes !== undefined ? { cacheBytes } : {}),
         replicas: wholeNumber('--replicas', opts.replicas ?? '1', 1, 64),
+        ...(opts.logInferences !== undefined ? { logInferences: sampleRate(opts.logInferences) } : {}),
         ...(routes ? { routes } : {}),
         ...(opts.replicaUrl ? { remoteReplicas: { urls: opts.replicaUrl, ...(opts.replicaToken ? { token: opts.replicaToken } : {}) } } : {}),
         ...(opts.token ? { token: opts.token } : {}),
@@ -99,6 +102,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         lines.push(`  POST ${server.url}/v2/models/${name}/infer → ${split}${spec.stickyHeader ? ` (sticky by ${spec.stickyHeader})` : ''}${spec.shadow ? `; shadow ${spec.shadow}` : ''}`);
       }
       lines.push(`  health: ${server.url}/v2/health/ready   metrics: ${server.url}/metrics`);
+      if (server.inferenceLogRun) lines.push(`  logging ${opts.logInferences} of requests to run ${server.inferenceLogRun} (experiment inference-logs)`);
       process.stdout.write(`${lines.join('\n')}\n`);
       closeOnSignals(() => server.close(), 'finishing in-flight requests');
     });
@@ -127,4 +131,10 @@ function routesFromFlags(opts: ServeOptions): Record<string, RouteSpec> | undefi
   if (!primary) throw invalidParameter(`No --model serves '${name}': give the stable version too, e.g. --model ${name}@champion.`);
   const targets = [{ ref: primary, weight: 100 - (canary?.weight ?? 0) }, ...(canary ? [canary] : [])];
   return { [name]: { targets, ...(opts.shadow ? { shadow: opts.shadow } : {}), ...(opts.stickyHeader ? { stickyHeader: opts.stickyHeader } : {}) } };
+}
+
+function sampleRate(text: string): number {
+  const rate = Number(text);
+  if (!(rate > 0 && rate <= 1)) throw invalidParameter(`--log-inferences must be a share of requests in (0, 1], e.g. 0.01 for 1 %; got '${text}'.`);
+  return rate;
 }

@@ -10,6 +10,7 @@ import type { KeyValue, Metric } from '../../core/entities';
 import { ArtifactStore } from '../../core/artifacts';
 import { invalidParameter, TrellisError } from '../../core/errors';
 import { LIMITS } from '../../core/validation';
+import { experimentNamed } from '../tracking/named-experiment';
 import type { LoadTestPlan, LoadTestResult, OpenModel } from './types';
 import { decodeHistogram, type Histogram } from './histogram';
 import { errorRatePct, thresholdTagKey, totalErrors, type ThresholdVerdict } from './thresholds';
@@ -213,35 +214,6 @@ function runTags(input: RecordLoadTestInput): KeyValue[] {
   return tags;
 }
 
-/** The `load-tests` experiment, created on first use. */
-function loadTestExperiment(store: Store): string {
-  const find = () => {
-    try {
-      return store.experiments.getByName(LOADTEST_EXPERIMENT);
-    } catch (err) {
-      if (err instanceof TrellisError && err.code === 'RESOURCE_DOES_NOT_EXIST') return undefined;
-      throw err;
-    }
-  };
-  let exp = find();
-  if (!exp) {
-    try {
-      return store.experiments.create(LOADTEST_EXPERIMENT);
-    } catch (err) {
-      // Another writer created it between the lookup and the insert.
-      if (!(err instanceof TrellisError && err.code === 'RESOURCE_ALREADY_EXISTS')) throw err;
-      exp = find();
-    }
-  }
-  if (!exp || exp.lifecycle_stage !== 'active') {
-    throw new TrellisError(
-      'RESOURCE_CONFLICT',
-      `The experiment '${LOADTEST_EXPERIMENT}' is deleted, so load tests cannot be recorded in it: restore it (or delete it permanently) first, or pass --no-record.`,
-    );
-  }
-  return exp.experiment_id;
-}
-
 /** Splits metrics, params and tags into batches within MLflow's per-request limits. */
 function* batches(metrics: Metric[], params: KeyValue[], tags: KeyValue[]): Generator<{ metrics: Metric[]; params: KeyValue[]; tags: KeyValue[] }> {
   for (let i = 0; i < params.length; i += LIMITS.paramsPerBatch) yield { metrics: [], params: params.slice(i, i + LIMITS.paramsPerBatch), tags: [] };
@@ -257,7 +229,7 @@ function* batches(metrics: Metric[], params: KeyValue[], tags: KeyValue[]): Gene
  */
 export async function recordLoadTest(store: Store, input: RecordLoadTestInput): Promise<RecordedLoadTest> {
   const { result } = input;
-  const experimentId = loadTestExperiment(store);
+  const experimentId = experimentNamed(store, LOADTEST_EXPERIMENT, 'restore it (or delete it permanently) to record load tests in it, or pass --no-record.');
   const startedAt = Math.max(0, Math.round(result.startedAt));
   const endedAt = startedAt + Math.max(0, Math.round(result.durationMs));
   const runName = input.name?.trim() || defaultRunName(input.target, startedAt);
