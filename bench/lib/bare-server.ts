@@ -1,18 +1,21 @@
 /**
  * The reference server: bare node:http that reads the whole body, JSON.parse-s it and answers `{}`,
  * the ceiling of this runtime for a JSON request. Announces itself like `trellis server` does:
- *   node --import tsx bench/lib/bare-server.ts <dir>   → writes <dir>/server.json {pid, url, token}
+ *   node --import tsx bench/lib/bare-server.ts <dir> [reply-file]   → writes <dir>/server.json {pid, url, token}
+ * With a reply file it answers that file's bytes instead of `{}` (bench/serving: a reply the size of a
+ * real inference reply).
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 const dir = process.argv[2];
 if (!dir) {
-  process.stderr.write('usage: bare-server.ts <dir>\n');
+  process.stderr.write('usage: bare-server.ts <dir> [reply-file]\n');
   process.exit(2);
 }
+const reply = process.argv[3] ? readFileSync(process.argv[3]) : Buffer.from('{}');
 
 let parsed = 0;
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
@@ -26,8 +29,8 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
     } catch {
       status = 400;
     }
-    const text = status === 200 ? '{}' : '{"error_code":"MALFORMED_REQUEST"}';
-    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+    const text = status === 200 ? reply : Buffer.from('{"error_code":"MALFORMED_REQUEST"}');
+    res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': text.length });
     res.end(text);
   });
 });
