@@ -14,6 +14,7 @@ import { buildImage, imageIdentity, pullImage, requireImage, type BuildEvent, ty
 import { EngineError } from '../../src/engines/docker/engine-errors';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, testDockerEngine } from '../support/docker-engine';
 import { tempDir } from '../support/platform';
+import { CLI, ensureBuilt, runProcess } from '../fixtures/processes';
 
 const REGISTRY_BIN = '/usr/bin/docker-registry';
 // bcrypt of the password 'pw' (the registry's htpasswd accepts only bcrypt).
@@ -180,6 +181,29 @@ describe('docker images', () => {
     await assert.rejects(pullImage(docker, `${registry.address}/trellis-test/nothing:9`), (err: unknown) =>
       err instanceof EngineError && err.kind === 'pull-unknown-image' && err.code === 'RESOURCE_DOES_NOT_EXIST');
     await docker.getImage(image).remove({ force: true });
+  });
+
+  test('CLI: `trellis images build` streams steps to stderr and prints the ID; `images pull` offline exits 1 saying why', async () => {
+    ensureBuilt();
+    const { host } = await testDockerEngine();
+    const env = { ...process.env, DOCKER_HOST: host };
+    const ctx = join(tmp.dir, 'cli-ctx');
+    writeTree(ctx, { 'build.Dockerfile': `FROM ${BUSYBOX_IMAGE}\nARG GREETING\nRUN echo "$GREETING from the build"\n` });
+    const built = await runProcess(process.execPath, [CLI, 'images', 'build', ctx, '-f', 'build.Dockerfile', '-t', 'trellis-test/cli:1', '--build-arg', 'GREETING=hello', '--no-cache', '--json'], { env });
+    assert.equal(built.code, 0, built.stderr);
+    assert.match(built.stderr, /^Step 3\/3 : RUN echo "\$GREETING from the build"$/m);
+    assert.match(built.stderr, /^ {2}hello from the build$/m);
+    const result = JSON.parse(built.stdout) as { id: string; tags: string[] };
+    assert.equal((await imageIdentity(docker, 'trellis-test/cli:1'))?.id, result.id);
+
+    const bad = await runProcess(process.execPath, [CLI, 'images', 'build', ctx, '--build-arg', 'NOEQUALS'], { env });
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /--build-arg takes KEY=VALUE, got 'NOEQUALS'/);
+
+    const pulled = await runProcess(process.execPath, [CLI, 'images', 'pull', 'busybox:1.36'], { env });
+    assert.equal(pulled.code, 1);
+    assert.match(pulled.stderr, /error: Cannot pull 'busybox:1\.36': the engine cannot reach its registry/);
+    await docker.getImage('trellis-test/cli:1').remove({ force: true });
   });
 
   test('pull from a registry that wants credentials → pull-auth (without them, and with a wrong password)', async () => {
