@@ -1,46 +1,75 @@
 import * as vscode from 'vscode';
-import { join } from 'node:path';
-import { PlatformProcess } from './platform-process';
+import type { Platform } from './platform';
+import type { ExperimentsTree } from './trees/experiments-tree';
+import type { ModelsTree } from './trees/models-tree';
+import type { ClustersTree, EndpointsTree, JobsTree } from './trees/resource-trees';
 
-let platform: PlatformProcess | undefined;
+/** What activate() returns: the in-host tests reach the trees and the platform through it. */
+export interface TrellisApi {
+  /** Time spent in activate(), from its first line to its return, in milliseconds. */
+  activationMs: number;
+  platform: Platform;
+  trees: { experiments: ExperimentsTree; models: ModelsTree; jobs: JobsTree; endpoints: EndpointsTree; clusters: ClustersTree };
+}
 
-export function activate(context: vscode.ExtensionContext): void {
+let platform: Platform | undefined;
+
+/**
+ * Activation (on a Trellis view, command, or a workspace with `.trellis/`) wires views and commands and
+ * returns. The modules behind them are evaluated here on demand (dynamic imports stay lazy in the bundle),
+ * and connecting to a running server happens after activation, never on its path.
+ */
+export async function activate(context: vscode.ExtensionContext): Promise<TrellisApi> {
+  const started = performance.now();
   const log = vscode.window.createOutputChannel('Trellis', { log: true });
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri.fsPath;
-  const dataDir = join(folder ?? context.globalStorageUri.fsPath, vscode.workspace.getConfiguration('trellis').get('dataDir', '.trellis'));
-  platform = new PlatformProcess(context.extensionPath, dataDir, (line) => log.info(line));
-  const status = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 10);
-  status.command = 'trellis.showPlatformLog';
-  const show = (text: string, tooltip: string) => {
-    status.text = text;
-    status.tooltip = tooltip;
-    status.show();
-  };
-  show('$(circle-outline) Trellis', 'Trellis platform: not running');
+  const [{ Platform }, { PlatformStatusBar }, { ArtifactDocuments, ARTIFACT_SCHEME }, trees, resources, commands] = await Promise.all([
+    import('./platform.js'),
+    import('./status-bar.js'),
+    import('./artifact-documents.js'),
+    Promise.all([import('./trees/experiments-tree.js'), import('./trees/models-tree.js')]),
+    import('./trees/resource-trees.js'),
+    Promise.all([import('./commands/platform-commands.js'), import('./commands/run-commands.js'), import('./commands/model-commands.js')]),
+  ]);
+  platform = new Platform(context.extensionPath, context.globalStorageUri.fsPath, log);
+  const p = platform;
+  const experiments = new trees[0].ExperimentsTree(p);
+  const models = new trees[1].ModelsTree(p);
+  const jobs = new resources.JobsTree(p);
+  const endpoints = new resources.EndpointsTree(p);
+  const clusters = new resources.ClustersTree(p);
+  const all = [experiments, models, jobs, endpoints, clusters];
 
+  const experimentsView = vscode.window.createTreeView('trellis.experiments', { treeDataProvider: experiments, canSelectMany: true, showCollapseAll: true });
+  experiments.attachView(experimentsView);
   context.subscriptions.push(
     log,
-    status,
-    vscode.commands.registerCommand('trellis.startPlatform', () =>
-      vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Starting the Trellis platform…' }, async () => {
-        try {
-          const info = await platform!.start();
-          show(`$(pass-filled) Trellis :${new URL(info.url).port}`, `Trellis platform at ${info.url} (MLFLOW_TRACKING_URI)`);
-          log.info(`platform at ${info.url}`);
-        } catch (err) {
-          void vscode.window.showErrorMessage(`Trellis: ${(err as Error).message}`);
-        }
-      }),
-    ),
-    vscode.commands.registerCommand('trellis.stopPlatform', async () => {
-      const stopped = await platform!.stop();
-      if (stopped) show('$(circle-outline) Trellis', 'Trellis platform: stopped');
-      else void vscode.window.showInformationMessage('Trellis: this window did not start the platform server, so it leaves it running.');
+    p,
+    ...all,
+    experimentsView,
+    vscode.window.createTreeView('trellis.models', { treeDataProvider: models, showCollapseAll: true }),
+    vscode.window.registerTreeDataProvider('trellis.jobs', jobs),
+    vscode.window.registerTreeDataProvider('trellis.endpoints', endpoints),
+    vscode.window.registerTreeDataProvider('trellis.clusters', clusters),
+    new PlatformStatusBar(p),
+    vscode.workspace.registerTextDocumentContentProvider(ARTIFACT_SCHEME, new ArtifactDocuments(p)),
+    ...commands[0].platformCommands(p, context.extensionPath, () => all.forEach((t) => t.refresh())),
+    ...commands[1].runCommands(p, experiments),
+    ...commands[2].modelCommands(p, models),
+    vscode.workspace.onDidChangeConfiguration((e) => {
+      if (e.affectsConfiguration('trellis.clusters')) clusters.refresh();
+      if (p.state.kind === 'running' && (e.affectsConfiguration('trellis.server.url') || e.affectsConfiguration('trellis.dataDir'))) {
+        void vscode.window.showInformationMessage('Trellis: restart the platform to use the new server setting.', 'Restart Platform').then((a) => a && vscode.commands.executeCommand('trellis.restartPlatform'));
+      }
     }),
-    vscode.commands.registerCommand('trellis.showPlatformLog', () => log.show()),
   );
+
+  const activationMs = performance.now() - started;
+  log.info(`activated in ${activationMs.toFixed(1)} ms`);
+  // A server already running for this workspace (or a shared one) is picked up without a click.
+  void p.attach().catch((err: Error) => log.warn(`could not attach to a running server: ${err.message}`));
+  return { activationMs, platform: p, trees: { experiments, models, jobs, endpoints, clusters } };
 }
 
 export async function deactivate(): Promise<void> {
-  await platform?.stop();
+  await platform?.shutdown();
 }

@@ -3,47 +3,72 @@ import { join } from 'node:path';
 import { processAlive, readServerFile, type ServerFile } from '../core/server-file';
 import { TrellisClient } from '../client/trellis-client';
 
+export interface PlatformProcessOptions {
+  extensionPath: string;
+  dataDir: string;
+  /** Passed to the server as DOCKER_HOST (`trellis.docker.host`); empty keeps the environment's. */
+  dockerHost?: string;
+  log: (line: string) => void;
+}
+
+/**
+ * The runtime the server runs on. Desktop VS Code's process.execPath is Electron, which acts as Node with
+ * ELECTRON_RUN_AS_NODE=1; code-server's extension host already runs on the system Node.
+ */
+export function serverRuntime(): { command: string; env: NodeJS.ProcessEnv } {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  if (process.versions.electron) env.ELECTRON_RUN_AS_NODE = '1';
+  return { command: process.execPath, env };
+}
+
 /**
  * The workspace's platform server: reuse a live one announced in `.trellis/server.json`, or spawn one
- * and stop only what we spawned. Desktop VS Code runs it on its own runtime (process.execPath with
- * ELECTRON_RUN_AS_NODE=1); code-server's process.execPath is plain node already.
+ * and stop only what we spawned.
  */
 export class PlatformProcess {
   private child: ChildProcess | undefined;
 
-  constructor(
-    private readonly extensionPath: string,
-    private readonly dataDir: string,
-    private readonly log: (line: string) => void,
-  ) {}
+  constructor(private readonly options: PlatformProcessOptions) {}
+
+  get dataDir(): string {
+    return this.options.dataDir;
+  }
 
   get startedByUs(): boolean {
     return this.child !== undefined && this.child.exitCode === null;
   }
 
+  /** The live server announced in the data directory, if any answers its health check. */
   async attach(): Promise<ServerFile | undefined> {
-    const info = readServerFile(this.dataDir);
+    const info = readServerFile(this.options.dataDir);
     if (info && processAlive(info.pid) && (await new TrellisClient(info.url, info.token).health())) return info;
     return undefined;
   }
 
-  async start(timeoutMs = 20_000): Promise<ServerFile> {
+  /** Attaches to a live server, else spawns one and waits until it announces itself. */
+  async start(onExit: (code: number | null, signal: NodeJS.Signals | null) => void, timeoutMs = 20_000): Promise<{ info: ServerFile; spawned: boolean }> {
     const live = await this.attach();
-    if (live) return live;
-    const cli = join(this.extensionPath, 'dist', 'cli.js');
-    this.child = spawn(process.execPath, [cli, '--data-dir', this.dataDir, 'server', '--port', '0'], {
-      env: { ...process.env, ELECTRON_RUN_AS_NODE: '1' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+    if (live) return { info: live, spawned: false };
+    const { log, extensionPath, dataDir, dockerHost } = this.options;
+    const cli = join(extensionPath, 'dist', 'cli.js');
+    const { command, env } = serverRuntime();
+    if (dockerHost) env.DOCKER_HOST = dockerHost;
+    log(`starting the platform server: ${command} ${cli} --data-dir ${dataDir} server --port 0`);
+    const child = spawn(command, [cli, '--data-dir', dataDir, 'server', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = child;
+    const forward = (d: Buffer) => d.toString().trimEnd().split('\n').forEach((line) => log(`[server] ${line}`));
+    child.stdout?.on('data', forward);
+    child.stderr?.on('data', forward);
+    child.on('exit', (code, signal) => {
+      log(`platform server exited (${signal ?? code})`);
+      if (this.child === child) this.child = undefined;
+      onExit(code, signal);
     });
-    const child = this.child;
-    child.stdout?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
-    child.stderr?.on('data', (d: Buffer) => this.log(d.toString().trimEnd()));
-    child.on('exit', (code, signal) => this.log(`platform server exited (${signal ?? code})`));
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`The platform server exited with code ${child.exitCode}; see the Trellis log.`);
-      const info = readServerFile(this.dataDir);
-      if (info && info.pid === child.pid) return info;
+      if (child.exitCode !== null) throw new Error(`The platform server exited with code ${child.exitCode}; see the Trellis log for why.`);
+      const info = readServerFile(dataDir);
+      if (info && info.pid === child.pid) return { info, spawned: true };
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGTERM');
@@ -56,8 +81,10 @@ export class PlatformProcess {
     if (!child || child.exitCode !== null) return false;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');
+    // A graceful stop drains requests and checkpoints SQLite; after 10 s it is stuck and gets SIGKILL.
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
     await exited;
-    this.child = undefined;
+    clearTimeout(timer);
     return true;
   }
 }

@@ -1,0 +1,157 @@
+import * as vscode from 'vscode';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ChangeEvent } from '../../core/events';
+import { processAlive } from '../../core/server-file';
+import { settings, type ClusterSetting } from '../settings';
+import { RefreshingTree, messageItem } from './refreshing-tree';
+
+/** What the control API lists for jobs, endpoints and deployments; only the fields every listing has. */
+interface Listed {
+  id?: string;
+  name?: string;
+  status?: string;
+  url?: string;
+}
+
+export type ResourceNode =
+  | { kind: 'resource'; contextValue: string; label: string; description?: string; tooltip?: string; icon: string; children?: ResourceNode[] }
+  | { kind: 'message'; label: string; icon?: string };
+
+abstract class ResourceTree extends RefreshingTree<ResourceNode> {
+  getTreeItem(node: ResourceNode): vscode.TreeItem {
+    if (node.kind === 'message') return messageItem(node.label, node.icon);
+    const item = new vscode.TreeItem(node.label, node.children?.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
+    item.description = node.description;
+    item.tooltip = node.tooltip;
+    item.iconPath = new vscode.ThemeIcon(node.icon);
+    item.contextValue = node.contextValue;
+    return item;
+  }
+
+  async getChildren(node?: ResourceNode): Promise<ResourceNode[]> {
+    if (node) return node.kind === 'resource' ? (node.children ?? []) : [];
+    try {
+      return await this.roots();
+    } catch (err) {
+      return [{ kind: 'message', label: (err as Error).message, icon: 'error' }];
+    }
+  }
+
+  protected abstract roots(): Promise<ResourceNode[]>;
+
+  /** A control-API listing, with a context key telling the welcome view whether this server has the API. */
+  protected async listing(path: string, key: string, contextKey: string): Promise<Listed[] | undefined> {
+    const client = this.platform.client;
+    if (!client) return undefined;
+    const reply = await client.optionalListing<Record<string, Listed[]>>(path);
+    void vscode.commands.executeCommand('setContext', contextKey, reply !== undefined);
+    return reply ? (reply[key] ?? []) : undefined;
+  }
+}
+
+const listedNode = (l: Listed, contextValue: string, icon: string): ResourceNode => ({
+  kind: 'resource',
+  contextValue,
+  label: l.name ?? l.id ?? '?',
+  description: l.status?.toLowerCase(),
+  tooltip: [l.id, l.url].filter(Boolean).join('\n'),
+  icon,
+});
+
+/** Training jobs: shown once the server has the jobs API (container training); until then the welcome view says so. */
+export class JobsTree extends ResourceTree {
+  protected affectedBy(e: ChangeEvent): boolean {
+    return (e.type as string).startsWith('job.');
+  }
+
+  protected async roots(): Promise<ResourceNode[]> {
+    const jobs = await this.listing('/api/trellis/jobs', 'jobs', 'trellis.jobsApi');
+    return (jobs ?? []).map((j) => listedNode(j, 'job', j.status === 'RUNNING' ? 'sync~spin' : 'circle-outline'));
+  }
+}
+
+/** An endpoint announced by `trellis serve` in `<dataDir>/endpoints/<pid>.json`. */
+interface EndpointFile {
+  pid: number;
+  url: string;
+  models: { name: string; version: string; ref: string }[];
+}
+
+/**
+ * Served models: the control API's endpoints once it has them; today, the endpoints `trellis serve`
+ * processes announce in the data directory (read here directly: the serving module loads onnxruntime).
+ */
+export class EndpointsTree extends ResourceTree {
+  protected affectedBy(e: ChangeEvent): boolean {
+    return (e.type as string).startsWith('endpoint.');
+  }
+
+  protected async roots(): Promise<ResourceNode[]> {
+    const listed = await this.listing('/api/trellis/endpoints', 'endpoints', 'trellis.endpointsApi');
+    if (listed) return listed.map((l) => listedNode(l, 'endpoint', 'radio-tower'));
+    if (!this.platform.client) return [];
+    const endpoints = announcedEndpoints(this.platform.dataDir);
+    return Promise.all(
+      endpoints.map(async (e): Promise<ResourceNode> => ({
+        kind: 'resource',
+        contextValue: 'endpoint',
+        label: new URL(e.url).host,
+        description: (await ready(e.url)) ? 'ready' : 'not ready',
+        tooltip: `${e.url} (pid ${e.pid})`,
+        icon: 'radio-tower',
+        children: e.models.map((m) => ({ kind: 'resource', contextValue: 'endpointModel', label: `${m.name} v${m.version}`, description: m.ref, icon: 'package' })),
+      })),
+    );
+  }
+}
+
+function announcedEndpoints(dataDir: string): EndpointFile[] {
+  const dir = join(dataDir, 'endpoints');
+  let names: string[];
+  try {
+    names = readdirSync(dir).filter((n) => /^\d+\.json$/.test(n));
+  } catch {
+    return [];
+  }
+  const out: EndpointFile[] = [];
+  for (const name of names) {
+    try {
+      const e = JSON.parse(readFileSync(join(dir, name), 'utf8')) as EndpointFile;
+      if (processAlive(e.pid)) out.push(e);
+    } catch {
+      // a file being replaced right now; the next refresh reads it
+    }
+  }
+  return out;
+}
+
+async function ready(url: string): Promise<boolean> {
+  try {
+    return (await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) })).ok;
+  } catch {
+    return false;
+  }
+}
+
+/** Clusters from `trellis.clusters` → their deployments once the server has the deploy API. */
+export class ClustersTree extends ResourceTree {
+  protected affectedBy(e: ChangeEvent): boolean {
+    return (e.type as string).startsWith('deployment.');
+  }
+
+  protected async roots(): Promise<ResourceNode[]> {
+    const clusters: ClusterSetting[] = settings().clusters;
+    const deployments = await this.listing('/api/trellis/deployments', 'deployments', 'trellis.deploymentsApi');
+    return clusters.map((c) => ({
+      kind: 'resource',
+      contextValue: 'cluster',
+      label: c.name,
+      description: [c.context, c.namespace].filter(Boolean).join(' / '),
+      icon: 'server-environment',
+      children: deployments
+        ? deployments.filter((d) => (d as Listed & { cluster?: string }).cluster === c.name).map((d) => listedNode(d, 'deployment', 'rocket'))
+        : [{ kind: 'message', label: 'Deployments appear here once this server has the deploy API.' }],
+    }));
+  }
+}

@@ -1,0 +1,168 @@
+// A user's path in a real workbench (code-server + Chromium), from an empty workspace: start the
+// platform from the palette → a run logged through the MLflow REST API appears in the explorer → its
+// dashboard shows the chart → compare two runs → register a model version and set an alias.
+// Runs against the repository as a development extension and, when TRELLIS_E2E_VSIX is set or
+// `npm run package` can build one, against the installed .vsix. Every step saves a screenshot.
+import { after, afterEach, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Locator, Page } from 'playwright-core';
+import { outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
+import { readServerFile } from '../../src/core/server-file';
+
+interface Logged {
+  url: string;
+  runIds: string[];
+}
+
+/** What an MLflow client sends for two short training runs with a model artifact. */
+async function logTwoRuns(url: string): Promise<Logged> {
+  const call = async (path: string, body: unknown) => {
+    const res = await fetch(`${url}/api/2.0/mlflow/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const json = (await res.json()) as any;
+    assert.ok(res.ok, `${path}: ${JSON.stringify(json)}`);
+    return json;
+  };
+  const { experiment_id } = await call('experiments/create', { name: 'digits-mlp' });
+  const runIds: string[] = [];
+  for (const [name, lr] of [['lr-0.1', 0.1], ['lr-0.01', 0.01]] as const) {
+    const { run } = await call('runs/create', { experiment_id, run_name: name, start_time: Date.now() - 42_000 });
+    const metrics = Array.from({ length: 50 }, (_, step) => ({ key: 'loss', value: 2 * Math.exp(-step * lr * 2) + 0.05, step, timestamp: Date.now() }));
+    await call('runs/log-batch', { run_id: run.info.run_id, params: [{ key: 'lr', value: String(lr) }, { key: 'hidden', value: '64' }], metrics });
+    const put = await fetch(`${url}/api/2.0/mlflow-artifacts/artifacts/${run.info.artifact_uri.replace('mlflow-artifacts:/', '')}/model/MLmodel`, { method: 'PUT', body: 'flavors:\n  onnx: {}\n' });
+    assert.equal(put.status, 200);
+    await call('runs/update', { run_id: run.info.run_id, status: 'FINISHED', end_time: Date.now() });
+    runIds.push(run.info.run_id);
+  }
+  return { url, runIds };
+}
+
+/** The row of a view (by its title) whose label is exactly `label`. */
+const treeRow = (page: Page, view: string, label: string) =>
+  page
+    .locator('.part.sidebar .pane', { has: page.locator('.pane-header', { hasText: view }) })
+    .locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: new RegExp(`^${label.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) })
+    .first();
+const toast = (page: Page, text: string | RegExp) => page.locator('.notifications-toasts .notification-toast', { hasText: text }).first();
+/** Opens a row's context menu and picks an entry. VS Code ignores a menu's first mouse-up for a moment
+ *  after it opens (so the right-button release cannot pick), so the pick waits out that guard. */
+async function contextMenu(page: Page, target: Locator, entry: string): Promise<void> {
+  await target.click({ button: 'right' });
+  const item = page.locator('.context-view .action-menu-item', { hasText: entry }).first();
+  await item.hover();
+  await page.waitForTimeout(400);
+  await item.click();
+}
+const quickPickRow = (page: Page, text: string) => page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: text }).first();
+
+async function waitFor<T>(what: string, check: () => Promise<T | undefined>, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    const v = await check();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The panels come from the webview part of the extension; the path checks them once this build contributes them. */
+function panelCommandsPresent(): boolean {
+  const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8'));
+  const ids = (pkg.contributes.commands as { command: string }[]).map((c) => c.command);
+  return ids.includes('trellis.openRunDashboard') && ids.includes('trellis.compareRuns');
+}
+
+function userPath(kind: 'dev' | 'vsix', vsix?: () => string) {
+  describe(`the user's path in a real workbench (${kind === 'dev' ? 'development extension' : 'installed .vsix'})`, { timeout: 240_000 }, () => {
+    let wb: Workbench;
+    let root: string;
+    let workspace: string;
+    let logged: Logged;
+    const out = outputDir('e2e', `user-path-${kind}`);
+
+    before(async () => {
+      root = mkdtempSync(join(tmpdir(), 'trellis-e2e-'));
+      workspace = join(root, 'empty-workspace');
+      mkdirSync(workspace);
+      wb = await startWorkbench({ workspace, outDir: out, extension: kind === 'dev' ? { kind: 'dev' } : { kind: 'vsix', path: vsix!() } });
+    });
+
+    // The state each step left behind, for whoever reads a failure.
+    afterEach(async (t) => {
+      await wb?.screenshot(`after-${t.name.split(' ').slice(0, 3).join('-')}`).catch(() => undefined);
+    });
+
+    after(async () => {
+      await wb?.stop();
+      rmSync(root, { recursive: true, force: true });
+    });
+
+    test('start the platform from the palette', async () => {
+      await wb.runCommand('Trellis: Start Platform');
+      await toast(wb.page, /platform running at http:\/\/127\.0\.0\.1:\d+/).waitFor({ timeout: 30_000 });
+      const info = await waitFor('.trellis/server.json', async () => readServerFile(join(workspace, '.trellis')));
+      await wb.page.locator('.statusbar-item', { hasText: `Trellis :${new URL(info.url).port}` }).waitFor();
+      await wb.screenshot('platform-started');
+      logged = await logTwoRuns(info.url);
+    });
+
+    test('a run logged through the MLflow REST API appears in the explorer', async () => {
+      await wb.page.locator('.activitybar .action-item a[aria-label^="Trellis"]').click();
+      await treeRow(wb.page, 'Experiments', 'digits-mlp').click();
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').waitFor();
+      await treeRow(wb.page, 'Experiments', 'lr-0.1').waitFor();
+      assert.match(await treeRow(wb.page, 'Experiments', 'lr-0.01').innerText(), /loss 0\.\d+/);
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').click();
+      await treeRow(wb.page, 'Experiments', 'Parameters').click();
+      await treeRow(wb.page, 'Experiments', 'hidden').waitFor();
+      await wb.screenshot('run-in-explorer');
+    });
+
+    test('open the run dashboard and see the chart', async (t) => {
+      if (!panelCommandsPresent()) return t.skip('this build has no run dashboard panel');
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').hover();
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').locator('.action-label[aria-label="Open Run Dashboard from the Explorer"]').click();
+      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await frame.locator('canvas').first().waitFor({ timeout: 30_000 });
+      await wb.screenshot('run-dashboard');
+    });
+
+    test('compare two runs', async (t) => {
+      if (!panelCommandsPresent()) return t.skip('this build has no compare panel');
+      await treeRow(wb.page, 'Experiments', 'lr-0.1').click();
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').click({ modifiers: ['Control'] });
+      await contextMenu(wb.page, treeRow(wb.page, 'Experiments', 'lr-0.01'), 'Compare Selected Runs');
+      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await frame.locator('text=lr-0.1').first().waitFor({ timeout: 30_000 });
+      await wb.screenshot('compare-runs');
+    });
+
+    test('register a model version from the run and set an alias', async () => {
+      await contextMenu(wb.page, treeRow(wb.page, 'Experiments', 'lr-0.01'), 'Register Model from Run');
+      await quickPickRow(wb.page, 'model').click();
+      await quickPickRow(wb.page, 'New model').click();
+      await wb.page.locator('.quick-input-widget .quick-input-box input').fill('digits');
+      await wb.page.keyboard.press('Enter');
+      await toast(wb.page, 'registered digits version 1').waitFor({ timeout: 15_000 });
+      await treeRow(wb.page, 'Models', 'digits').click();
+      await wb.screenshot('model-registered');
+
+      await treeRow(wb.page, 'Models', 'v1').hover();
+      await treeRow(wb.page, 'Models', 'v1').locator('.action-label[aria-label="Set Model Alias"]').click();
+      await wb.page.locator('.quick-input-widget .quick-input-box input').fill('champion');
+      await wb.page.keyboard.press('Enter');
+      await treeRow(wb.page, 'Models', 'v1').locator('.label-description', { hasText: '@champion' }).waitFor({ timeout: 15_000 });
+      await wb.screenshot('alias-set');
+
+      const res = await fetch(`${logged.url}/api/2.0/mlflow/registered-models/alias?name=digits&alias=champion`);
+      const body = (await res.json()) as any;
+      assert.equal(body.model_version?.version, '1');
+      assert.equal(body.model_version?.run_id, logged.runIds[1]);
+      assert.match(body.model_version?.source, /\/model$/);
+    });
+  });
+}
+
+userPath('dev');
