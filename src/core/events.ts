@@ -7,7 +7,9 @@ export type ChangeEvent =
   | { type: 'metrics.logged'; run_id: string; keys: string[] }
   | { type: 'model.updated'; name: string }
   | { type: 'model_version.created' | 'model_version.updated'; name: string; version: string }
-  | { type: 'alias.moved'; name: string; alias: string; version: string | null };
+  | { type: 'alias.moved'; name: string; alias: string; version: string | null }
+  /** A served version's live inputs drifted from its reference on one feature (PSI at or over the threshold, or KS). */
+  | { type: 'drift.alert'; model: string; version: string; input: string; feature: string; psi: number; ks?: number; p_value?: number };
 
 export class ChangeFeed {
   private readonly emitter = new EventEmitter().setMaxListeners(0);

@@ -118,6 +118,8 @@ async function infer(ctx: RequestContext, models: ModelServer, model: ServedMode
     const { header, binary } = parseRequestBody(body, Array.isArray(headerLength) ? headerLength[0] : headerLength);
     const request = decodeInferenceRequest(header, model.signature, binary);
     if (shadow) models.shadow(shadow, request.inputs);
+    // Before inference: the engine may hand the input buffers over to its worker thread.
+    model.drift?.observe(request.inputs);
     const key = cache ? ResponseCache.key(model.name, model.version, request) : undefined;
     const cached = cache && key !== undefined ? cache.get(key) : undefined;
     let encoded;

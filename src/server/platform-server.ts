@@ -10,6 +10,7 @@ import { mountRegistryRoutes } from './mlflow-registry-routes';
 import { mountArtifactRoutes } from './mlflow-artifact-routes';
 import { mountTrellisRoutes } from './trellis-routes';
 import { mountLoadTestRoutes } from './loadtest-routes';
+import { startPlatformServing } from './platform-serving';
 
 export interface PlatformServerOptions {
   dataDir: string;
@@ -48,6 +49,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountArtifactRoutes(router, store);
   mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
   mountLoadTestRoutes(router, store);
+  const serving = startPlatformServing(router, store, telemetry.registry, { version: options.version, log });
 
   const app = createApp({
     router,
@@ -69,6 +71,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
     close: () =>
       (closing ??= (async () => {
         await app.drainAndClose();
+        await serving.close();
         store.close();
         if (options.announce) removeServerFile(options.dataDir, process.pid);
       })()),

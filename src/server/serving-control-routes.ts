@@ -3,9 +3,9 @@
  * replicas and their health), traffic routes (canary weights, sticky header, shadow), and a refresh that
  * picks up alias moves at once (the server also notices them by itself).
  */
-import { invalidParameter } from '../core/errors';
+import { invalidParameter, TrellisError } from '../core/errors';
 import { KServeError } from '../services/serving/kserve-codec';
-import type { ModelServer } from '../services/serving/model-server';
+import type { ModelServer, ServedModel } from '../services/serving/model-server';
 import type { RouteSpec } from '../services/serving/traffic-route';
 import type { Fields } from './input';
 import type { Router } from './router';
@@ -13,9 +13,22 @@ import type { Router } from './router';
 const API = '/api/trellis/serving';
 
 export function mountServingControlRoutes(router: Router, models: ModelServer): void {
-  router.on('GET', `${API}/models`, () => ({
-    models: models.models().map((m) => ({ name: m.name, version: m.version, refs: [...m.refs], in_flight: m.inFlight, replicas: m.pool.state() })),
-  }));
+  const describe = (m: ServedModel) => ({ name: m.name, version: m.version, refs: [...m.refs], in_flight: m.inFlight, drift_monitored: m.drift !== undefined, replicas: m.pool.state() });
+  router.on('GET', `${API}/models`, () => ({ models: models.models().map(describe) }));
+  // Load a version (NAME@ALIAS, NAME/VERSION, NAME): it answers under /v2/models/NAME once this returns.
+  router.on('POST', `${API}/models`, async (ctx) => {
+    const ref = (await ctx.fields()).model;
+    if (typeof ref !== 'string' || ref === '') throw invalidParameter(`Give the version to serve as {"model": "NAME@ALIAS" | "NAME/VERSION" | "NAME"}.`);
+    return { model: describe(await models.load(ref)) };
+  });
+  // Stop serving a version (or every version of a name): admitted requests finish first.
+  router.on('DELETE', `${API}/models`, async (ctx) => {
+    const f = await ctx.fields();
+    if (typeof f.name !== 'string' || f.name === '') throw invalidParameter(`Give the model to stop as {"name": "NAME", "version"?: "3"}.`);
+    const stopped = models.unload(f.name, typeof f.version === 'string' ? f.version : undefined);
+    if (stopped.length === 0) throw new TrellisError('RESOURCE_DOES_NOT_EXIST', `Model '${f.name}'${typeof f.version === 'string' ? ` version ${f.version}` : ''} is not served here.`);
+    return { stopped: stopped.map((m) => ({ name: m.name, version: m.version })) };
+  });
   router.on('GET', `${API}/routes`, () => ({ routes: models.routeTable().map(routeJson) }));
   router.on('PUT', `${API}/routes/*`, async (ctx) => {
     const name = modelName(ctx.subpath);
@@ -28,6 +41,12 @@ export function mountServingControlRoutes(router: Router, models: ModelServer): 
     return {};
   });
   router.on('POST', `${API}/refresh`, async () => ({ moves: await models.refresh() }));
+  // Drift per served version with a reference profile: every feature's PSI (and KS), drifted ones flagged.
+  router.on('GET', `${API}/drift`, async () => ({
+    models: await Promise.all(
+      models.models().filter((m) => m.drift).map(async (m) => ({ name: m.name, version: m.version, inputs: await m.drift!.scoresAsync() })),
+    ),
+  }));
 }
 
 function routeJson(r: ReturnType<ModelServer['routeTable']>[number]) {

@@ -5,6 +5,7 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { InferenceOutcome, ModelServer, ServedModel, ServingObserver } from '../services/serving/model-server';
+import type { FeatureDrift } from '../services/serving/drift';
 import { ResponseCache } from '../services/serving/response-cache';
 
 const SECONDS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -96,6 +97,7 @@ export class ServingMetrics {
         for (const m of tracked()?.models() ?? []) for (const r of m.pool.state()) this.set({ ...labels(m), replica: r.id }, r.healthy ? 1 : 0);
       },
     });
+    this.driftGauges();
     new Gauge({
       name: 'trellis_replica_outstanding',
       help: 'Requests running on a replica now, by model, version and replica (the balancer picks the lowest).',
@@ -104,6 +106,47 @@ export class ServingMetrics {
       collect() {
         this.reset();
         for (const m of tracked()?.models() ?? []) for (const r of m.pool.state()) this.set({ ...labels(m), replica: r.id }, r.outstanding);
+      },
+    });
+  }
+
+  /**
+   * Drift scores per feature of every monitored version. Each gauge awaits the monitor's time-sliced
+   * scoring (cached and shared, so the three gauges of a scrape compute once), so a scrape never blocks
+   * inference for the whole computation.
+   */
+  private driftGauges(): void {
+    const tracked = () => this.tracked;
+    const scored = async () =>
+      Promise.all((tracked()?.models() ?? []).filter((m) => m.drift).map(async (m) => ({ m, inputs: await m.drift!.scoresAsync() })));
+    const perFeature = (name: string, help: string, value: (f: FeatureDrift) => number | undefined) =>
+      new Gauge({
+        name,
+        help,
+        labelNames: ['model', 'version', 'input', 'feature'],
+        registers: [this.registry],
+        async collect() {
+          this.reset();
+          for (const { m, inputs } of await scored()) {
+            for (const input of inputs) {
+              for (const f of input.features) {
+                const v = value(f);
+                if (v !== undefined) this.set({ model: m.name, version: m.version, input: input.input, feature: f.feature }, v);
+              }
+            }
+          }
+        },
+      });
+    perFeature('trellis_drift_psi', 'Population stability index of live against reference inputs (sliding window), per feature.', (f) => f.psi);
+    perFeature('trellis_drift_ks', 'Kolmogorov-Smirnov statistic of live against reference inputs, per continuous feature.', (f) => f.ks);
+    new Gauge({
+      name: 'trellis_drift_features_drifted',
+      help: 'Features of a version whose drift is over the threshold (PSI, or KS p-value).',
+      labelNames: VERSION_LABELS,
+      registers: [this.registry],
+      async collect() {
+        this.reset();
+        for (const { m, inputs } of await scored()) this.set({ model: m.name, version: m.version }, inputs.reduce((n, i) => n + i.features.filter((f) => f.drifted).length, 0));
       },
     });
   }

@@ -1,26 +1,25 @@
 /**
  * A standalone model server: KServe v2 inference for registered model versions, on the same HTTP
- * pipeline as the platform server (Host check, bearer token beyond loopback, /metrics, /health). It reads
- * the registry once to resolve and load its models, then serves from memory; it announces itself in
- * `<dataDir>/endpoints/<pid>.json` so other tools (the load tester's `--model`) find a live endpoint.
+ * pipeline as the platform server (Host check, bearer token beyond loopback, /metrics, /health). It
+ * resolves and loads its models from the registry, serves them from memory, and watches the registry
+ * for alias moves; it announces itself in `<dataDir>/endpoints/<pid>.json` so other tools (the load
+ * tester's `--model`) find a live endpoint.
  */
 import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { databasePath, openStore, type Store } from '../core/store';
 import { processAlive } from '../core/server-file';
-import { DEFAULT_BATCHING, type BatcherOptions } from '../services/serving/batcher';
-import { ModelServer, type AliasMove, type ServedModel } from '../services/serving/model-server';
-import { resolveModelRef } from '../services/serving/model-resolver';
+import type { BatcherOptions } from '../services/serving/batcher';
+import type { ModelServer, ServedModel } from '../services/serving/model-server';
 import type { RouteSpec } from '../services/serving/traffic-route';
 import { InferenceLog } from '../services/serving/inference-log';
-import { mountServingControlRoutes } from './serving-control-routes';
 import { createApp } from './app';
 import { isLoopback } from './guard';
-import { DEFAULT_MAX_BODY_BYTES, mountKServeRoutes } from './kserve-routes';
 import { Router } from './router';
-import { ServingMetrics } from './serving-metrics';
+import { logMoves, ServingHost } from './serving-host';
 import { ServerTelemetry } from './telemetry';
+import { mountEventStream } from './trellis-routes';
 
 export interface ServingServerOptions {
   dataDir: string;
@@ -99,19 +98,24 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const token = options.token ?? randomBytes(24).toString('hex');
   const telemetry = new ServerTelemetry(databasePath(options.dataDir));
-  const metrics = new ServingMetrics(telemetry.registry);
-
   const store = openStore(options.dataDir);
-  const modelServer = new ModelServer({
-    resolve: (ref) => resolveModelRef(store, ref),
+  // Set once listening: tools that find this endpoint by reference must see every load and alias move.
+  let announceNow = () => {};
+  const serving = new ServingHost({
+    store,
+    registry: telemetry.registry,
     workers: options.workers ?? 1,
     ...(options.replicas ? { replicas: options.replicas } : {}),
     ...(options.intraOpThreads ? { intraOpThreads: options.intraOpThreads } : {}),
     ...(options.maxInFlight ? { maxInFlight: options.maxInFlight } : {}),
-    observer: metrics.observer,
-    ...(options.batching !== false ? { batching: { ...DEFAULT_BATCHING, ...options.batching } } : {}),
+    ...(options.batching !== undefined ? { batching: options.batching } : {}),
+    ...(options.cacheBytes !== undefined ? { cacheBytes: options.cacheBytes } : {}),
+    ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    onChange: () => announceNow(),
+    version: options.version,
     log,
   });
+  const modelServer = serving.modelServer;
   const routes = Object.entries(options.routes ?? {});
   const refs = [...new Set([...options.models, ...routes.flatMap(([, r]) => [...r.targets.map((t) => t.ref), ...(r.shadow ? [r.shadow] : [])])])];
   const remote = options.remoteReplicas;
@@ -119,23 +123,15 @@ export async function startServingServer(options: ServingServerOptions): Promise
     for (const ref of refs) await modelServer.load(ref, remote ? { replicaUrls: remote.urls, ...(remote.token ? { token: remote.token } : {}) } : {});
     for (const [name, spec] of routes) modelServer.setRoute(name, spec);
   } catch (err) {
-    await modelServer.close();
+    await serving.close();
     store.db.close();
     throw err;
   }
-  metrics.track(modelServer);
 
-  const cache = options.cacheBytes !== undefined ? metrics.cache(options.cacheBytes) : undefined;
   const inferenceLog = options.logInferences ? new InferenceLog({ store, sampleRate: options.logInferences, refs, log }) : undefined;
   const router = new Router();
-  mountKServeRoutes(router, modelServer, {
-    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
-    version: options.version,
-    log,
-    ...(cache ? { cache } : {}),
-    ...(inferenceLog ? { inferenceLog } : {}),
-  });
-  mountServingControlRoutes(router, modelServer);
+  serving.mount(router, inferenceLog);
+  mountEventStream(router, store.changes);
   router.on('GET', '/health', (ctx) => {
     ctx.res.writeHead(200, { 'Content-Type': 'text/plain' }).end('OK');
   });
@@ -157,7 +153,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
     bound = await app.listen(host, options.port ?? 0);
   } catch (err) {
     inferenceLog?.close();
-    await modelServer.close();
+    await serving.close();
     store.db.close();
     throw err;
   }
@@ -166,11 +162,8 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const announce = options.announce ?? true;
   const endpointInfo = (): EndpointFile => ({ pid: process.pid, url, token, models: modelServer.models().map((m) => endpointModel(url, m)), version: options.version });
   const endpointFile = announce ? writeEndpointFile(options.dataDir, endpointInfo()) : undefined;
-  const stopWatching = watchAliases(store, modelServer, options.aliasCheckMs ?? 1000, (moves) => {
-    for (const m of moves) log(`${m.ref} moved from version ${m.from} to ${m.to}: version ${m.to} takes new requests, ${m.from} drains`);
-    // Tools that find this endpoint by reference (the load tester's --model) must see the new version.
-    if (announce && moves.length > 0) writeEndpointFile(options.dataDir, endpointInfo());
-  }, log);
+  if (endpointFile) announceNow = () => writeEndpointFile(options.dataDir, endpointInfo());
+  const stopWatching = watchAliases(store, modelServer, options.aliasCheckMs ?? 1000, log);
 
   let closing: Promise<void> | undefined;
   return {
@@ -185,9 +178,10 @@ export async function startServingServer(options: ServingServerOptions): Promise
       (closing ??= (async () => {
         if (endpointFile) removeEndpointFile(endpointFile, url);
         stopWatching();
+        announceNow = () => {};
         await app.drainAndClose();
         inferenceLog?.close();
-        await modelServer.close();
+        await serving.close();
         store.db.close();
       })()),
   };
@@ -197,7 +191,7 @@ export async function startServingServer(options: ServingServerOptions): Promise
  * Checks the registry for commits by other processes (SQLite's data_version changes) and, when there
  * were some, lets the model server move aliases that now name other versions. Returns the stop function.
  */
-function watchAliases(store: Store, models: ModelServer, everyMs: number, onMoves: (moves: AliasMove[]) => void, log: (line: string) => void): () => void {
+function watchAliases(store: Store, models: ModelServer, everyMs: number, log: (line: string) => void): () => void {
   if (everyMs <= 0) return () => {};
   const dataVersion = store.db.prepare('PRAGMA data_version').pluck();
   let seen = dataVersion.get();
@@ -210,7 +204,7 @@ function watchAliases(store: Store, models: ModelServer, everyMs: number, onMove
     busy = true;
     models
       .refresh()
-      .then(onMoves)
+      .then((moves) => logMoves(moves, log))
       .catch((err: Error) => log(`alias check failed: ${err.message}`))
       .finally(() => (busy = false));
   }, everyMs);

@@ -1,6 +1,6 @@
 import type { ServerResponse } from 'node:http';
 import type { Store } from '../core/store';
-import type { ChangeEvent } from '../core/events';
+import type { ChangeEvent, ChangeFeed } from '../core/events';
 import type { Router } from './router';
 import type { ServerTelemetry } from './telemetry';
 import { int64, requiredStr } from './input';
@@ -42,14 +42,19 @@ export function mountTrellisRoutes(router: Router, store: Store, telemetry: Serv
     return { points: points.map(({ step, timestamp, value }) => ({ step, timestamp, value })) };
   });
 
+  mountEventStream(router, store.changes);
+}
+
+/** GET /api/trellis/events: the feed's changes as server-sent events. */
+export function mountEventStream(router: Router, feed: ChangeFeed): void {
   router.on('GET', `${API}/events`, (ctx) => {
-    streamEvents(ctx.res, store);
+    streamEvents(ctx.res, feed);
     return undefined;
   });
 }
 
 /** Server-sent events of store changes; `metrics.logged` coalesced per run so a fast loop cannot flood a client. */
-function streamEvents(res: ServerResponse, store: Store): void {
+function streamEvents(res: ServerResponse, feed: ChangeFeed): void {
   res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', Connection: 'keep-alive' });
   res.write(': connected\n\n');
   const send = (event: ChangeEvent) => res.write(`event: ${event.type}\ndata: ${JSON.stringify(event)}\n\n`);
@@ -60,7 +65,7 @@ function streamEvents(res: ServerResponse, store: Store): void {
     for (const [run_id, keys] of pendingKeys) send({ type: 'metrics.logged', run_id, keys: [...keys] });
     pendingKeys.clear();
   };
-  const unsubscribe = store.changes.subscribe((event) => {
+  const unsubscribe = feed.subscribe((event) => {
     if (event.type !== 'metrics.logged') return send(event);
     const keys = pendingKeys.get(event.run_id) ?? new Set<string>();
     event.keys.forEach((k) => keys.add(k));

@@ -12,6 +12,7 @@ import { DynamicBatcher, type BatcherOptions } from './batcher';
 import { KServeError } from './kserve-codec';
 import type { ResolvedModel } from './model-resolver';
 import { RemoteEngine } from './remote-engine';
+import type { DriftMonitor } from './drift';
 import { copyTensors, ReplicaPool, type Replica } from './replica-pool';
 import { chooseTarget, validateRoute, type RouteSpec } from './traffic-route';
 
@@ -26,6 +27,8 @@ export interface ServedModel {
   readonly pool: ReplicaPool;
   /** Served by remote replicas of a fixed version: alias moves do not apply to it. */
   readonly pinned: boolean;
+  /** Compares live inputs with the version's reference profile, when it has one. */
+  readonly drift?: DriftMonitor;
   /** Requests admitted and not yet answered. */
   inFlight: number;
 }
@@ -72,8 +75,12 @@ export interface ModelServerOptions {
   /** Local replicas per model version, each with its own engine pool of `workers` (default 1). */
   replicas?: number;
   observer?: ServingObserver;
+  /** A drift monitor for a newly loaded version (from its reference profile), or none. */
+  drift?: (model: { name: string; version: string }) => Promise<DriftMonitor | undefined>;
   /** Dynamic batching per replica; off when absent or `maxBatchSize` is 1. */
   batching?: BatcherOptions;
+  /** Told when the set of served versions changes (a load, an unload, an alias move). */
+  onChange?: () => void;
   /** Where load-time notes go (e.g. batching turned off for a fixed batch dimension). */
   log?: (line: string) => void;
 }
@@ -118,14 +125,25 @@ export class ModelServer {
       return existing;
     }
     const pool = await this.openPool(resolved, options);
-    if (this.closed) {
+    let drift: DriftMonitor | undefined;
+    try {
+      drift = await this.options.drift?.({ name: resolved.name, version: resolved.version });
+    } catch (err) {
       await pool.close();
+      throw err;
+    }
+    const discard = async () => {
+      drift?.close();
+      await pool.close();
+    };
+    if (this.closed) {
+      await discard();
       throw new Error('The model server closed while the model was loading.');
     }
     // Another load of the same version may have finished meanwhile: keep the first.
     const raced = this.byName.get(resolved.name)?.get(resolved.version);
     if (raced) {
-      await pool.close();
+      await discard();
       if (!raced.refs.includes(ref)) raced.refs.push(ref);
       return raced;
     }
@@ -137,12 +155,14 @@ export class ModelServer {
       signature: pool.replicas[0]!.engine.signature,
       pool,
       pinned: (options.replicaUrls?.length ?? 0) > 0,
+      ...(drift ? { drift } : {}),
       inFlight: 0,
     };
     holder.set(pool, model);
     const versions = this.byName.get(model.name) ?? new Map<string, ServedModel>();
     versions.set(model.version, model);
     this.byName.set(model.name, versions);
+    this.options.onChange?.();
     return model;
   }
 
@@ -255,9 +275,10 @@ export class ModelServer {
     const versions = this.byName.get(model.name);
     versions?.delete(model.version);
     if (versions?.size === 0) this.byName.delete(model.name);
+    this.options.onChange?.();
     void (async () => {
       while (model.inFlight > 0) await new Promise((r) => setTimeout(r, 10));
-      await model.pool.close();
+      await closeModel(model);
       this.options.log?.(`${model.name} version ${model.version} drained and closed`);
     })();
   }
@@ -408,14 +429,11 @@ export class ModelServer {
     ).finally(() => model.inFlight--);
   }
 
-  /** Stops one served version (or every version of the name) and releases its engine. */
-  async unload(name: string, version?: string): Promise<void> {
-    const versions = this.byName.get(name);
-    if (!versions) return;
-    const targets = version === undefined ? [...versions.values()] : [versions.get(version)].filter((m): m is ServedModel => m !== undefined);
-    for (const m of targets) versions.delete(m.version);
-    if (versions.size === 0) this.byName.delete(name);
-    await Promise.all(targets.map((m) => closeModel(m)));
+  /** Stops serving one version (or every version of the name): new requests get 404, admitted ones finish. */
+  unload(name: string, version?: string): ServedModel[] {
+    const targets = this.models().filter((m) => m.name === name && (version === undefined || m.version === version));
+    for (const m of targets) this.retire(m);
+    return targets;
   }
 
   /** Not ready from now on; closes every engine. */
@@ -428,6 +446,7 @@ export class ModelServer {
 }
 
 async function closeModel(m: ServedModel): Promise<void> {
+  m.drift?.close();
   await m.pool.close();
 }
 
