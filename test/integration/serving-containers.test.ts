@@ -1,7 +1,9 @@
 // Trellis's serving image on the real private dockerd: built from this machine's node, dist/ and the
 // native modules with no registry, reused while its inputs are unchanged, and able to run the CLI and a
-// real onnxruntime inference inside a container that has no network.
-import { before, describe, test } from 'node:test';
+// real onnxruntime inference inside a container that has no network. Then serving containers of it:
+// replicas on their own loopback ports running the real `trellis serve`, health-gated, listed, stopped,
+// and the failures (missing model file, GPUs on an engine without them, a server that exits).
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,6 +11,12 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { VERSION } from '../../src/core/version';
 import { ensureServingImage, INPUTS_LABEL, servingImageFiles, servingImageHash } from '../../src/services/containers/serving-image';
+import { listServingContainers, startServingContainers, stopServingContainers, type ServingCommand } from '../../src/services/containers/serving-containers';
+import { EngineError } from '../../src/engines/docker/engine-errors';
+import { openStore } from '../../src/core/store';
+import { resolveModelRef } from '../../src/services/serving/model-resolver';
+import { registerModel } from '../support/models';
+import { tempDir } from '../support/platform';
 import { testDockerEngine } from '../support/docker-engine';
 import { ensureBuilt, REPO } from '../fixtures/processes';
 import { twoInputModel, writeModel } from '../fixtures/onnx-models';
@@ -98,5 +106,111 @@ describe('serving image', () => {
     const result = JSON.parse(r.stdout) as { sum: number[]; sqlite: string };
     assert.deepEqual(result.sum, [11, 22, 33]);
     assert.match(result.sqlite, /^3\.\d+/);
+  });
+});
+
+describe('serving containers', () => {
+  let docker: Docker;
+  let image = '';
+  const data = tempDir('trellis-serving-data-');
+  let modelFile = '';
+  // Until `trellis serve` serves a bare ONNX file, the replicas serve the registered version from a data
+  // directory mounted at /data: the real model server, resolving NAME/VERSION through the real registry.
+  const serveFromData: ServingCommand = ({ name, version, port, token }) => [
+    'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${name}/${version}`, '--host', '0.0.0.0', '--port', String(port), '--token', token, '--workers', '1',
+  ];
+  const dataMount = () => [{ source: data.dir, target: '/data', readOnly: false }];
+
+  before(async () => {
+    ensureBuilt();
+    docker = (await testDockerEngine()).docker;
+    image = (await ensureServingImage(docker, { projectRoot: REPO, version: VERSION })).image;
+    const store = openStore(data.dir);
+    await registerModel(store, 'adder', twoInputModel().bytes);
+    modelFile = resolveModelRef(store, 'adder/1').path;
+    store.db.close();
+  });
+  after(async () => {
+    await stopServingContainers(docker, { model: 'adder' }, 1);
+    data.cleanup();
+  });
+
+  const infer = async (url: string, token: string) => {
+    const t = (name: string, data: number[]) => ({ name, shape: [1, 3], datatype: 'FP32', data });
+    const res = await fetch(`${url}/v2/models/adder/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ inputs: [t('a', [1, 2, 3]), t('b', [10, 20, 30])] }),
+    });
+    const body = (await res.json()) as { outputs: { name: string; data: number[] }[] };
+    assert.equal(res.status, 200, JSON.stringify(body));
+    return body.outputs.find((o) => o.name === 'sum')!.data;
+  };
+
+  test('two replicas: each on its own 127.0.0.1 port, labelled, ready before reported, serving; list and stop', async () => {
+    const replicas = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, command: serveFromData, mounts: dataMount()});
+    assert.equal(replicas.length, 2);
+    const urls = replicas.map((r) => r.url!);
+    assert.equal(new Set(urls).size, 2, 'a port per replica');
+    for (const url of urls) assert.match(url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    for (const r of replicas) assert.deepEqual(await infer(r.url!, r.token), [11, 22, 33]);
+
+    const inspect = await docker.getContainer(replicas[0]!.id).inspect();
+    assert.equal(inspect.Config.Labels?.['trellis.kind'], 'serving');
+    assert.equal(inspect.Config.Labels?.['trellis.model'], 'adder');
+    assert.equal(inspect.Config.Labels?.['trellis.version'], '1');
+    const modelMount = inspect.Mounts.find((m) => m.Destination === '/model/model.onnx');
+    assert.ok(modelMount && modelMount.RW === false, 'the model file is mounted read-only');
+    assert.equal(inspect.HostConfig.PortBindings?.['8080/tcp']?.[0]?.HostIp, '127.0.0.1');
+    assert.equal(inspect.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'restarted by the engine once it was ready');
+
+    const listed = await listServingContainers(docker, { model: 'adder' });
+    assert.deepEqual(listed.map((r) => [r.endpoint, r.replica, r.status]), [[replicas[0]!.endpoint, 0, 'running'], [replicas[0]!.endpoint, 1, 'running']]);
+
+    const stopped = await stopServingContainers(docker, { endpoint: replicas[0]!.endpoint }, 5);
+    assert.equal(stopped.length, 2);
+    assert.deepEqual(await listServingContainers(docker, { model: 'adder' }), []);
+    await assert.rejects(fetch(`${urls[0]}/v2/health/ready`), 'the port is closed once stopped');
+  });
+
+  test('a replica removed behind Trellis\'s back is simply not listed; stop of the rest still works', async () => {
+    const [replica] = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, command: serveFromData, mounts: dataMount() });
+    await docker.getContainer(replica!.id).remove({ force: true });
+    assert.deepEqual(await listServingContainers(docker, { endpoint: replica!.endpoint }), []);
+    assert.deepEqual(await stopServingContainers(docker, { endpoint: replica!.endpoint }), []);
+  });
+
+  test('a model file that does not exist → a mount error, and no container is left', async () => {
+    const missing = join(data.dir, 'no-such-model.onnx');
+    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '9', file: missing }, replicas: 2, command: serveFromData }), (err: unknown) => {
+      assert.ok(err instanceof EngineError, String(err));
+      assert.equal(err.kind, 'bad-mount');
+      assert.ok(err.message.includes(missing));
+      return true;
+    });
+    assert.deepEqual(await listServingContainers(docker, { model: 'adder', version: '9' }), []);
+  });
+
+  test('--gpus on an engine without GPU support fails before anything is created, saying how to run on CPU', async () => {
+    const before = (await docker.listContainers({ all: true })).length;
+    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, gpus: 'all', command: serveFromData }), (err: unknown) => {
+      assert.ok(err instanceof EngineError);
+      assert.equal(err.kind, 'no-gpu');
+      assert.match(err.message, /no container was started/);
+      assert.match(err.message, /without --gpus/);
+      return true;
+    });
+    assert.equal((await docker.listContainers({ all: true })).length, before);
+    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, gpus: 'device=', command: serveFromData }), /empty device ID/);
+  });
+
+  test('a server that exits before it is ready → its exit code and last log lines, and every replica removed', async () => {
+    const failing: ServingCommand = () => ['node', '-e', 'console.error("model failed to load: bad bytes"); process.exit(3)'];
+    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, command: failing }), (err: unknown) => {
+      assert.ok(err instanceof EngineError);
+      assert.match(err.message, /exited \(code 3\) before it was ready: model failed to load: bad bytes/);
+      return true;
+    });
+    assert.deepEqual(await listServingContainers(docker, { model: 'adder' }), []);
   });
 });
