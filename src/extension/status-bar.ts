@@ -1,9 +1,6 @@
 import * as vscode from 'vscode';
+import type { JobView } from '../services/jobs/job-records';
 import type { Platform, PlatformState } from './platform';
-
-interface JobSummary {
-  status?: string;
-}
 
 /** The status bar item: platform state, port and active jobs; a click opens the platform menu. */
 export class PlatformStatusBar implements vscode.Disposable {
@@ -20,8 +17,9 @@ export class PlatformStatusBar implements vscode.Disposable {
         this.render();
         void this.refreshJobs();
       }),
+      // A job is a run: its start and end arrive as run events.
       platform.onDidChange((e) => {
-        if ((e.type as string).startsWith('job.')) void this.refreshJobs();
+        if (e.type.startsWith('run.')) void this.refreshJobs();
       }),
     );
     this.render();
@@ -59,13 +57,13 @@ export class PlatformStatusBar implements vscode.Disposable {
     }
   }
 
-  /** Jobs arrive with the training issue; until the server has /api/trellis/jobs the count stays hidden. */
+  /** Active (running or scheduled) training jobs; hidden on a server without the jobs API. */
   private async refreshJobs(): Promise<void> {
     const client = this.platform.client;
     if (!client) return;
     try {
-      const reply = await client.optionalListing<{ jobs?: JobSummary[] }>('/api/trellis/jobs');
-      this.activeJobs = reply?.jobs?.filter((j) => j.status === 'RUNNING' || j.status === 'QUEUED').length;
+      const reply = await client.optionalListing<{ jobs?: JobView[] }>('/api/trellis/jobs');
+      this.activeJobs = reply?.jobs?.filter((j) => j.status === 'RUNNING' || j.status === 'SCHEDULED').length;
     } catch {
       this.activeJobs = undefined;
     }

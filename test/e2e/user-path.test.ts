@@ -1,10 +1,11 @@
 // A user's path in a real workbench (code-server + Chromium), from an empty workspace: start the
 // platform from the palette → a run logged through the MLflow REST API appears in the explorer → its
 // dashboard shows the chart → compare two runs → register a model version and set an alias.
-// Runs against the repository as a development extension and, when TRELLIS_E2E_VSIX is set or
-// `npm run package` can build one, against the installed .vsix. Every step saves a screenshot.
+// Runs twice: with the repository as a development extension, and with the .vsix that `npm run package`
+// builds, installed through code-server's --install-extension. Every step saves a screenshot.
 import { after, afterEach, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -74,7 +75,17 @@ function panelCommandsPresent(): boolean {
   return ids.includes('trellis.openRunDashboard') && ids.includes('trellis.compareRuns');
 }
 
-function userPath(kind: 'dev' | 'vsix', vsix?: () => string) {
+/** Builds dist/ (both variants load it) and, for the installed variant, the .vsix `npm run package` makes. */
+function build(vsixOut?: string): void {
+  const built = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(built.status, 0, `node esbuild.mjs failed:\n${built.stderr}`);
+  if (!vsixOut) return;
+  const vsce = join(repoRoot, 'node_modules/.bin/vsce');
+  const packed = spawnSync(vsce, ['package', '--target', 'linux-x64', '--skip-license', '--allow-missing-repository', '-o', vsixOut], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(packed.status, 0, `vsce package failed:\n${packed.stdout}\n${packed.stderr}`);
+}
+
+function userPath(kind: 'dev' | 'vsix') {
   describe(`the user's path in a real workbench (${kind === 'dev' ? 'development extension' : 'installed .vsix'})`, { timeout: 240_000 }, () => {
     let wb: Workbench;
     let root: string;
@@ -86,7 +97,10 @@ function userPath(kind: 'dev' | 'vsix', vsix?: () => string) {
       root = mkdtempSync(join(tmpdir(), 'trellis-e2e-'));
       workspace = join(root, 'empty-workspace');
       mkdirSync(workspace);
-      wb = await startWorkbench({ workspace, outDir: out, extension: kind === 'dev' ? { kind: 'dev' } : { kind: 'vsix', path: vsix!() } });
+      const vsix = join(root, 'trellis.vsix');
+      build(kind === 'vsix' ? vsix : undefined);
+      // The .vsix goes through code-server's --install-extension; its activation is what the first step needs.
+      wb = await startWorkbench({ workspace, outDir: out, extension: kind === 'dev' ? { kind: 'dev' } : { kind: 'vsix', path: vsix } });
     });
 
     // The state each step left behind, for whoever reads a failure.
@@ -105,6 +119,11 @@ function userPath(kind: 'dev' | 'vsix', vsix?: () => string) {
       const info = await waitFor('.trellis/server.json', async () => readServerFile(join(workspace, '.trellis')));
       await wb.page.locator('.statusbar-item', { hasText: `Trellis :${new URL(info.url).port}` }).waitFor();
       await wb.screenshot('platform-started');
+      // The status bar item opens the platform menu.
+      await wb.page.locator('.statusbar-item', { hasText: 'Trellis :' }).click();
+      for (const entry of ['Restart Platform', 'Stop Platform', 'Open Log', 'Doctor']) await quickPickRow(wb.page, entry).waitFor();
+      await wb.screenshot('platform-menu');
+      await wb.page.keyboard.press('Escape');
       logged = await logTwoRuns(info.url);
     });
 
@@ -166,3 +185,4 @@ function userPath(kind: 'dev' | 'vsix', vsix?: () => string) {
 }
 
 userPath('dev');
+userPath('vsix');

@@ -134,6 +134,13 @@ test('Set Alias through the command moves the alias in the registry', async () =
   });
 });
 
+test('Doctor shows the CLI checks in an editor', async () => {
+  await vscode.commands.executeCommand('trellis.doctor');
+  const text = await eventually('the doctor report to open', () => vscode.window.activeTextEditor?.document.getText());
+  assert.match(text, /docker-engine/);
+  assert.match(text, /platform-server/);
+});
+
 test('Stop Platform stops the server this window started and removes its announcement', async () => {
   const info = readServerFile(dataDir());
   assert.ok(info);

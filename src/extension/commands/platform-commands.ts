@@ -3,6 +3,7 @@ import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import type { Platform } from '../platform';
 import { serverRuntime } from '../platform-process';
+import { settings } from '../settings';
 import { showPlatformMenu } from '../status-bar';
 import { command } from './ui';
 
@@ -38,6 +39,8 @@ export function platformCommands(platform: Platform, extensionPath: string, refr
  */
 async function runDoctor(platform: Platform, extensionPath: string): Promise<void> {
   const { command: runtime, env } = serverRuntime();
+  const { dockerHost } = settings();
+  if (dockerHost) env.DOCKER_HOST = dockerHost;
   const output = await vscode.window.withProgress(
     { location: vscode.ProgressLocation.Notification, title: 'Trellis: running doctor…', cancellable: true },
     (_progress, token) =>

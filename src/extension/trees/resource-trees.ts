@@ -2,6 +2,7 @@ import * as vscode from 'vscode';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ChangeEvent } from '../../core/events';
+import type { JobView } from '../../services/jobs/job-records';
 import { processAlive } from '../../core/server-file';
 import { settings, type ClusterSetting } from '../settings';
 import { RefreshingTree, messageItem } from './refreshing-tree';
@@ -59,15 +60,24 @@ const listedNode = (l: Listed, contextValue: string, icon: string): ResourceNode
   icon,
 });
 
-/** Training jobs: shown once the server has the jobs API (container training); until then the welcome view says so. */
+const JOB_ICONS: Record<string, string> = { RUNNING: 'sync~spin', SCHEDULED: 'clock', FINISHED: 'pass', FAILED: 'error', KILLED: 'circle-slash' };
+
+/** Training jobs in containers (the jobs API); a job is a run, so run events refresh it. */
 export class JobsTree extends ResourceTree {
   protected affectedBy(e: ChangeEvent): boolean {
-    return (e.type as string).startsWith('job.');
+    return e.type.startsWith('run.');
   }
 
   protected async roots(): Promise<ResourceNode[]> {
-    const jobs = await this.listing('/api/trellis/jobs', 'jobs', 'trellis.jobsApi');
-    return (jobs ?? []).map((j) => listedNode(j, 'job', j.status === 'RUNNING' ? 'sync~spin' : 'circle-outline'));
+    const jobs = (await this.listing('/api/trellis/jobs', 'jobs', 'trellis.jobsApi')) as JobView[] | undefined;
+    return (jobs ?? []).map((j) => ({
+      kind: 'resource',
+      contextValue: j.status === 'RUNNING' || j.status === 'SCHEDULED' ? 'job.active' : 'job',
+      label: j.run_name || j.job_id,
+      description: [j.status.toLowerCase(), j.image].join(' · '),
+      tooltip: `job ${j.job_id} (run ${j.run_id})\n${j.image} ${j.command.join(' ')}${j.error ? `\n${j.error}` : ''}`,
+      icon: JOB_ICONS[j.status] ?? 'circle-outline',
+    }));
   }
 }
 
