@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseGpuRequest } from '../../src/engines/docker/gpu-request';
+import { containerCreateBody } from '../../src/engines/docker/containers';
 
 // The bodies `docker run --gpus` sends (docker/cli opts/gpus.go), with the driver named: HostConfig.DeviceRequests[0].
 const gpu = { Driver: 'nvidia', Capabilities: [['gpu']], Options: {} };
@@ -31,4 +32,12 @@ test('bad --gpus values are refused with the forms that work', () => {
   for (const bad of ['', 'none', '0', '-1', '1.5', 'all,all', 'colour=red', '2,"device=0"', '"device=0']) {
     assert.throws(() => parseGpuRequest(bad), (err: Error) => /--gpus/.test(err.message) && /--gpus all/.test(err.message), bad);
   }
+});
+
+test('the request lands in HostConfig.DeviceRequests of the create body, and only when GPUs are asked for', () => {
+  const spec = { name: 'n', image: 'i', command: ['true'], env: {}, labels: {}, mounts: [] };
+  assert.deepEqual(containerCreateBody({ ...spec, gpus: parseGpuRequest('"device=0,1"') }).HostConfig?.DeviceRequests, [
+    { Driver: 'nvidia', Count: 0, DeviceIDs: ['0', '1'], Capabilities: [['gpu']], Options: {} },
+  ]);
+  assert.equal(containerCreateBody(spec).HostConfig?.DeviceRequests, undefined);
 });

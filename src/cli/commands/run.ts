@@ -70,6 +70,9 @@ export function exitCodeOf(job: JobView): number {
 }
 
 export function describeEnd(job: JobView): string {
+  if (job.status === 'RUNNING' || job.status === 'SCHEDULED') {
+    return `the server stopped watching job ${job.job_id} while ${job.status}; the next server start picks it up (trellis jobs logs -f ${job.job_id})`;
+  }
   const exit = job.exit_code !== undefined ? ` (exit ${job.exit_code})` : '';
   return `job ${job.job_id} ${job.status}${exit}${job.error && job.status !== 'FINISHED' ? `: ${job.error}` : ''}`;
 }

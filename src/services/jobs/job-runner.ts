@@ -98,12 +98,18 @@ export class JobExecution {
     if (this.container) await stopContainer(this.container, this.ctx.stopGraceSeconds);
   }
 
-  /** Stops watching and leaves the container running, for the next server to reattach to. */
-  detach(): void {
-    if (this.finishing) return;
+  /**
+   * Stops watching and leaves the container running, for the next server to reattach to; a job already
+   * being closed is closed first (the store must outlive that).
+   */
+  async detach(): Promise<void> {
+    if (this.finishing) {
+      await this.done;
+      return;
+    }
     this.abort.abort();
-    void this.logs.close();
     this.resolveDone(undefined);
+    await this.logs.close();
   }
 
   private watch(): void {
@@ -131,7 +137,7 @@ export class JobExecution {
         sampler.stop();
         if (signal.aborted) return;
         this.ctx.log(`job ${this.runId}: lost the engine while waiting (${(err as Error).message}); the next server start reconciles it`);
-        this.detach();
+        await this.detach();
       });
   }
 

@@ -273,7 +273,7 @@ export class JobService {
       this.active.delete(job.execution.runId);
     }
     this.waiting.clear();
-    for (const execution of this.active.values()) execution.detach();
+    await Promise.all([...this.active.values()].map((execution) => execution.detach()));
   }
 
   private track(execution: JobExecution): void {

@@ -23,12 +23,15 @@ export class LogCapture {
   private readonly backlog: LogLine[] = [];
   private readonly tailLines: LogLine[] = [];
   private readonly followers = new Set<(line: LogLine) => void>();
+  private closed: Promise<void> | undefined;
 
   constructor(paths: Record<StreamName, string>) {
     const open = (path: string) => {
       mkdirSync(dirname(path), { recursive: true });
       // 'w': a reattached job replays the container's whole log, so the file is rewritten from the start.
-      return createWriteStream(path, { flags: 'w' });
+      // A log file that cannot be written (disk full, run folder deleted) must not take the server down;
+      // followers still get every line.
+      return createWriteStream(path, { flags: 'w' }).on('error', () => {});
     };
     this.files = { stdout: open(paths.stdout), stderr: open(paths.stderr) };
   }
@@ -36,7 +39,8 @@ export class LogCapture {
   add(stream: LogLine['stream'], line: string): void {
     const entry = { stream, line, time: Date.now() };
     if (stream !== 'trellis') {
-      this.files[stream].write(`${line}\n`);
+      // Lines flushed by a log stream being torn down arrive after close: the files are final by then.
+      if (!this.closed) this.files[stream].write(`${line}\n`);
       this.tailLines.push(entry);
       if (this.tailLines.length > TAIL_LINES) this.tailLines.shift();
     }
@@ -56,8 +60,9 @@ export class LogCapture {
     return this.tailLines.slice(-count).map((l) => l.line).join('\n');
   }
 
-  /** Flushes both files to disk. */
-  async close(): Promise<void> {
-    await Promise.all(Object.values(this.files).map((f) => new Promise<void>((resolve) => f.end(resolve))));
+  /** Flushes both files to disk; later calls wait for the same. */
+  close(): Promise<void> {
+    this.closed ??= Promise.all(Object.values(this.files).map((f) => new Promise<void>((resolve) => f.end(resolve)))).then(() => {});
+    return this.closed;
   }
 }
