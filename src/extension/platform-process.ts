@@ -46,7 +46,11 @@ export class PlatformProcess {
   }
 
   /** Attaches to a live server, else spawns one and waits until it announces itself. */
-  async start(onExit: (code: number | null, signal: NodeJS.Signals | null) => void, timeoutMs = 20_000): Promise<{ info: ServerFile; spawned: boolean }> {
+  async start(
+    onExit: (code: number | null, signal: NodeJS.Signals | null) => void,
+    cancel?: AbortSignal,
+    timeoutMs = 20_000,
+  ): Promise<{ info: ServerFile; spawned: boolean }> {
     const live = await this.attach();
     if (live) return { info: live, spawned: false };
     const { log, extensionPath, dataDir, dockerHost } = this.options;
@@ -66,6 +70,10 @@ export class PlatformProcess {
     });
     const deadline = Date.now() + timeoutMs;
     while (Date.now() < deadline) {
+      if (cancel?.aborted) {
+        child.kill('SIGTERM');
+        throw new Error('Starting the platform was cancelled.');
+      }
       if (child.exitCode !== null) throw new Error(`The platform server exited with code ${child.exitCode}; see the Trellis log for why.`);
       const info = readServerFile(dataDir);
       if (info && info.pid === child.pid) return { info, spawned: true };

@@ -62,7 +62,8 @@ export class Platform implements vscode.Disposable {
     if (info) this.connect(new TrellisClient(info.url, info.token), { kind: 'running', url: info.url, owned: false, shared: false });
   }
 
-  async start(): Promise<PlatformState> {
+  /** `cancel` stops a server still starting (the progress notification's Cancel). */
+  async start(cancel?: AbortSignal): Promise<PlatformState> {
     if (this.current.kind === 'running') return this.current;
     this.setState({ kind: 'starting' });
     try {
@@ -76,7 +77,7 @@ export class Platform implements vscode.Disposable {
         const { info, spawned } = await proc.start(() => {
           // Our server went away (crash or stop): views fall back to their welcome content.
           if (this.process === proc) this.disconnect({ kind: 'stopped' });
-        });
+        }, cancel);
         this.log.info(spawned ? `started the platform server at ${info.url} (pid ${info.pid})` : `attached to the running platform server at ${info.url} (pid ${info.pid})`);
         this.connect(new TrellisClient(info.url, info.token), { kind: 'running', url: info.url, owned: spawned, shared: false });
       }

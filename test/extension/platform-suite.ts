@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TrellisApi } from '../../src/extension/extension';
+import type { PlatformState } from '../../src/extension/platform';
 import type { ExperimentsNode } from '../../src/extension/trees/experiments-tree';
 import type { ModelsNode } from '../../src/extension/trees/models-tree';
 import { artifactUri } from '../../src/extension/artifact-documents';
@@ -162,6 +163,20 @@ test('a server started elsewhere is attached to and left running on stop', async
     await vscode.commands.executeCommand('trellis.stopPlatform');
     assert.equal(api.platform.state.kind, 'stopped');
     assert.ok(processAlive(outside.pid!), 'the outside server keeps running');
+
+    // trellis.server.url: the same server as a shared one, used by URL rather than found in the workspace.
+    const config = vscode.workspace.getConfiguration('trellis');
+    await config.update('server.url', readServerFile(dataDir())!.url, vscode.ConfigurationTarget.Global);
+    try {
+      await vscode.commands.executeCommand('trellis.startPlatform');
+      const shared = api.platform.state as PlatformState; // re-read after the command (TS narrowed it above)
+      assert.ok(shared.kind === 'running' && shared.shared && !shared.owned, `shared: ${JSON.stringify(shared)}`);
+      assert.ok((await api.trees.models.getChildren())?.length, 'the trees read the shared server');
+      await vscode.commands.executeCommand('trellis.stopPlatform');
+      assert.ok(processAlive(outside.pid!), 'a shared server keeps running');
+    } finally {
+      await config.update('server.url', undefined, vscode.ConfigurationTarget.Global);
+    }
   } finally {
     outside.kill('SIGTERM');
   }

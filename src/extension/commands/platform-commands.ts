@@ -9,8 +9,10 @@ import { command } from './ui';
 
 export function platformCommands(platform: Platform, extensionPath: string, refreshAll: () => void): vscode.Disposable[] {
   const start = () =>
-    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Trellis: starting the platform…' }, async () => {
-      const state = await platform.start();
+    vscode.window.withProgress({ location: vscode.ProgressLocation.Notification, title: 'Trellis: starting the platform…', cancellable: true }, async (_progress, token) => {
+      const cancel = new AbortController();
+      token.onCancellationRequested(() => cancel.abort());
+      const state = await platform.start(cancel.signal);
       if (state.kind === 'running') void vscode.window.showInformationMessage(`Trellis: platform running at ${state.url}${state.owned ? '' : ' (already running; attached)'}.`);
       return state;
     });
