@@ -64,6 +64,7 @@ export function startRunDashboard(root: HTMLElement): void {
         }
         renderHeader();
         renderParams();
+        slots.forEach(renderTitle);
         return;
       case 'series':
         return onSeries(m.key, m.requestId, m.range, m.points);
@@ -277,9 +278,13 @@ export function startRunDashboard(root: HTMLElement): void {
           ]
         : [{ label: slot.key, color, values: y }];
     slot.chart.update(x, series, slot.zoom);
+    renderTitle(slot);
+  }
+
+  /** The metric's name and latest value. */
+  function renderTitle(slot: ChartSlot): void {
     const latest = run?.latest.find((m) => m.key === slot.key);
-    const title = slot.card.querySelector('h3')!;
-    title.textContent = latest ? `${slot.key}  ${formatNumber(latest.value)} @ ${latest.step}` : slot.key;
+    slot.card.querySelector('h3')!.textContent = latest ? `${slot.key}  ${formatNumber(latest.value)} @ ${latest.step}` : slot.key;
   }
 
   function redrawAll(): void {

@@ -92,7 +92,8 @@ export class RunDashboardPanel extends Panel<RunDashboardToWebview, RunDashboard
 
   private async onMetricsLogged(keys: string[]): Promise<void> {
     try {
-      if (keys.some((k) => !this.metricKeys.has(k))) await this.refreshRun(false);
+      // Latest values (and any new keys) first, then the charts refetch what they show.
+      await this.refreshRun(false);
       this.post({ type: 'metricsLogged', keys });
     } catch (err) {
       this.showError(err);
