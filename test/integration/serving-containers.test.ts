@@ -5,20 +5,20 @@
 // and the failures (missing model file, GPUs on an engine without them, a server that exits).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { VERSION } from '../../src/core/version';
 import { ensureServingImage, INPUTS_LABEL, servingImageFiles, servingImageHash } from '../../src/services/containers/serving-image';
-import { listServingContainers, startServingContainers, stopServingContainers, type ServingCommand } from '../../src/services/containers/serving-containers';
+import { listServingContainers, servingFromDataDir, startServingContainers, stopServingContainers, type ServingCommand } from '../../src/services/containers/serving-containers';
 import { EngineError } from '../../src/engines/docker/engine-errors';
 import { openStore } from '../../src/core/store';
 import { resolveModelRef } from '../../src/services/serving/model-resolver';
 import { registerModel } from '../support/models';
 import { tempDir } from '../support/platform';
 import { testDockerEngine } from '../support/docker-engine';
-import { ensureBuilt, REPO } from '../fixtures/processes';
+import { CLI, ensureBuilt, REPO, runProcess } from '../fixtures/processes';
 import { twoInputModel, writeModel } from '../fixtures/onnx-models';
 
 /** Runs a command in a container of `image` to completion; stdout and stderr demultiplexed. */
@@ -114,12 +114,10 @@ describe('serving containers', () => {
   let image = '';
   const data = tempDir('trellis-serving-data-');
   let modelFile = '';
-  // Until `trellis serve` serves a bare ONNX file, the replicas serve the registered version from a data
+  // Until `trellis serve` serves a bare ONNX file, the replicas serve the registered version from the data
   // directory mounted at /data: the real model server, resolving NAME/VERSION through the real registry.
-  const serveFromData: ServingCommand = ({ name, version, port, token }) => [
-    'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${name}/${version}`, '--host', '0.0.0.0', '--port', String(port), '--token', token, '--workers', '1',
-  ];
-  const dataMount = () => [{ source: data.dir, target: '/data', readOnly: false }];
+  const fromData = () => servingFromDataDir(data.dir);
+  const serveFromData = fromData().command!;
 
   before(async () => {
     ensureBuilt();
@@ -148,7 +146,7 @@ describe('serving containers', () => {
   };
 
   test('two replicas: each on its own 127.0.0.1 port, labelled, ready before reported, serving; list and stop', async () => {
-    const replicas = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, command: serveFromData, mounts: dataMount()});
+    const replicas = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, ...fromData() });
     assert.equal(replicas.length, 2);
     const urls = replicas.map((r) => r.url!);
     assert.equal(new Set(urls).size, 2, 'a port per replica');
@@ -163,6 +161,8 @@ describe('serving containers', () => {
     assert.ok(modelMount && modelMount.RW === false, 'the model file is mounted read-only');
     assert.equal(inspect.HostConfig.PortBindings?.['8080/tcp']?.[0]?.HostIp, '127.0.0.1');
     assert.equal(inspect.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'restarted by the engine once it was ready');
+    assert.deepEqual(Object.keys(inspect.HostConfig.Tmpfs ?? {}), ['/data/endpoints']);
+    assert.ok(!existsSync(join(data.dir, 'endpoints')) || readdirSync(join(data.dir, 'endpoints')).length === 0, 'container pids are not announced on the host');
 
     const listed = await listServingContainers(docker, { model: 'adder' });
     assert.deepEqual(listed.map((r) => [r.endpoint, r.replica, r.status]), [[replicas[0]!.endpoint, 0, 'running'], [replicas[0]!.endpoint, 1, 'running']]);
@@ -173,8 +173,36 @@ describe('serving containers', () => {
     await assert.rejects(fetch(`${urls[0]}/v2/health/ready`), 'the port is closed once stopped');
   });
 
+  test('CLI: `trellis endpoints start --model adder/1 --replicas 2`, list, stop', async () => {
+    const { host } = await testDockerEngine();
+    const env = { ...process.env, DOCKER_HOST: host };
+    const trellis = (...args: string[]) => runProcess(process.execPath, [CLI, '-d', data.dir, 'endpoints', ...args], { env, timeoutMs: 90_000 });
+    const started = await trellis('start', '--model', 'adder/1', '--replicas', '2', '--json');
+    assert.equal(started.code, 0, started.stderr);
+    const replicas = JSON.parse(started.stdout) as { endpoint: string; url: string; token: string }[];
+    assert.equal(replicas.length, 2);
+    assert.match(started.stderr, /replica 1 of adder\/1 ready at http:\/\/127\.0\.0\.1:\d+/);
+    for (const r of replicas) assert.deepEqual(await infer(r.url, r.token), [11, 22, 33]);
+
+    const listed = await trellis('list', '--model', 'adder');
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /^ENDPOINT\s+MODEL\s+VERSION\s+REPLICA\s+URL\s+STATUS/);
+    assert.equal(listed.stdout.split('\n').filter((l) => l.startsWith(replicas[0]!.endpoint)).length, 2);
+
+    const stopped = await trellis('stop', replicas[0]!.endpoint, '--grace', '2');
+    assert.equal(stopped.code, 0, stopped.stderr);
+    assert.match(stopped.stdout, /^stopped 2 containers: /);
+    const again = await trellis('stop', replicas[0]!.endpoint);
+    assert.equal(again.code, 3);
+    assert.match(again.stderr, /no serving containers match endpoint/);
+
+    const unknown = await trellis('start', '--model', 'nosuch@champion');
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /Model 'nosuch' is not registered/);
+  });
+
   test('a replica removed behind Trellis\'s back is simply not listed; stop of the rest still works', async () => {
-    const [replica] = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, command: serveFromData, mounts: dataMount() });
+    const [replica] = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, ...fromData() });
     await docker.getContainer(replica!.id).remove({ force: true });
     assert.deepEqual(await listServingContainers(docker, { endpoint: replica!.endpoint }), []);
     assert.deepEqual(await stopServingContainers(docker, { endpoint: replica!.endpoint }), []);

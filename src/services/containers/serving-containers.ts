@@ -44,6 +44,22 @@ export const serveModelFile: ServingCommand = ({ modelPath, name, version, port,
   '--host', '0.0.0.0', '--port', String(port), '--token', token,
 ];
 
+/**
+ * Replicas that serve a registered version straight from the workspace's data directory (mounted at /data,
+ * where SQLite needs to write its lock files), so they resolve NAME/VERSION through the real registry. Their
+ * endpoint announcements go to a tmpfs over /data/endpoints: container pids mean nothing on the host.
+ */
+export function servingFromDataDir(dataDir: string): Pick<StartOptions, 'command' | 'mounts' | 'tmpfs'> {
+  return {
+    command: ({ name, version, port, token }) => [
+      'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${name}/${version}`,
+      '--host', '0.0.0.0', '--port', String(port), '--token', token,
+    ],
+    mounts: [{ source: dataDir, target: '/data', readOnly: false }],
+    tmpfs: ['/data/endpoints'],
+  };
+}
+
 export interface StartOptions {
   image: string;
   model: ServingModel;
@@ -53,6 +69,8 @@ export interface StartOptions {
   command?: ServingCommand;
   /** Extra bind mounts (e.g. a data directory), source:target[:ro]. */
   mounts?: { source: string; target: string; readOnly: boolean }[];
+  /** Paths in the container backed by memory, hiding what the mounts have there. */
+  tmpfs?: string[];
   /** How long each replica may take to become ready (default 60 s). */
   readyTimeoutMs?: number;
   onStatus?: (line: string) => void;
@@ -134,6 +152,7 @@ function createBody(
         { Type: 'bind', Source: options.model.file, Target: r.modelPath, ReadOnly: true },
         ...(options.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
       ],
+      ...(options.tmpfs?.length ? { Tmpfs: Object.fromEntries(options.tmpfs.map((p) => [p, ''])) } : {}),
       ...(r.gpu ? { DeviceRequests: [r.gpu as unknown as Docker.DeviceRequest] } : {}),
     },
   };

@@ -1,0 +1,89 @@
+import type { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { VERSION } from '../../core/version';
+import { openStore } from '../../core/store';
+import { connectDocker } from '../../engines/docker/connection';
+import { resolveModelRef } from '../../services/serving/model-resolver';
+import { ensureServingImage } from '../../services/containers/serving-image';
+import { listServingContainers, servingFromDataDir, startServingContainers, stopServingContainers } from '../../services/containers/serving-containers';
+import type { GlobalOptions } from '../connect';
+import { print, table } from '../format';
+import { wholeNumber } from '../flags';
+
+const DOCKER_HOST_HELP = 'Docker engine address (unix://, tcp://, ssh://); default DOCKER_HOST, then /var/run/docker.sock';
+
+export function endpointsCommand(program: Command, globals: () => GlobalOptions): void {
+  const endpoints = program.command('endpoints').description('Model servers running in containers (trellis/serving image)');
+
+  endpoints
+    .command('start')
+    .description('Serve a registered model version in containers: each replica on its own 127.0.0.1 port, reported once ready')
+    .requiredOption('--model <ref>', 'NAME@ALIAS, NAME/VERSION or NAME (latest version)')
+    .option('--replicas <n>', 'containers to run', '1')
+    .option('--gpus <request>', 'GPUs per replica as docker run takes them: all, N, device=0,1')
+    .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
+    .option('--json', 'print the replicas as JSON')
+    .action(async (opts: { model: string; replicas: string; gpus?: string; dockerHost?: string; json?: boolean }) => {
+      const replicas = wholeNumber('--replicas', opts.replicas, 1, 64);
+      const dataDir = resolve(globals().dataDir);
+      const store = openStore(dataDir);
+      let model;
+      try {
+        model = resolveModelRef(store, opts.model);
+      } finally {
+        store.db.close();
+      }
+      const { docker, host } = connectDocker({ host: opts.dockerHost || undefined });
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      // The bundle runs from dist/: the project (dist/, node_modules/) is the folder above it.
+      const { image } = await ensureServingImage(docker, { projectRoot: join(__dirname, '..'), version: VERSION, onStatus: log });
+      const started = await startServingContainers(docker, {
+        image,
+        model: { name: model.name, version: model.version, file: model.path },
+        replicas,
+        ...(opts.gpus ? { gpus: opts.gpus } : {}),
+        ...servingFromDataDir(dataDir),
+        onStatus: log,
+        host,
+      });
+      print(started, Boolean(opts.json), () =>
+        [
+          `${model.name} version ${model.version}: ${started.length} replica${started.length > 1 ? 's' : ''} (endpoint ${started[0]!.endpoint})`,
+          ...started.map((r) => `  POST ${r.url}/v2/models/${model.name}/infer`),
+          `  bearer token: ${started[0]!.token}`,
+          `  stop: trellis endpoints stop ${started[0]!.endpoint}`,
+        ].join('\n'),
+      );
+    });
+
+  endpoints
+    .command('list')
+    .description('Serving containers, running or not')
+    .option('--model <name>', 'only this model\'s')
+    .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
+    .option('--json', 'print JSON (includes each replica\'s token)')
+    .action(async (opts: { model?: string; dockerHost?: string; json?: boolean }) => {
+      const { docker } = connectDocker({ host: opts.dockerHost || undefined });
+      const replicas = await listServingContainers(docker, opts.model ? { model: opts.model } : {});
+      print(replicas, Boolean(opts.json), () =>
+        table(['ENDPOINT', 'MODEL', 'VERSION', 'REPLICA', 'URL', 'STATUS', 'CONTAINER'], replicas.map((r) => [r.endpoint, r.model, r.version, r.replica, r.url, r.status, r.name])),
+      );
+    });
+
+  endpoints
+    .command('stop [endpoint]')
+    .description('Stop and remove the serving containers of an endpoint (or of every endpoint of --model)')
+    .option('--model <name>', 'every endpoint of this model')
+    .option('--grace <seconds>', 'time to finish in-flight requests before SIGKILL', '10')
+    .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
+    .action(async (endpoint: string | undefined, opts: { model?: string; grace: string; dockerHost?: string }) => {
+      const { docker } = connectDocker({ host: opts.dockerHost || undefined });
+      const stopped = await stopServingContainers(docker, { ...(endpoint ? { endpoint } : {}), ...(opts.model ? { model: opts.model } : {}) }, wholeNumber('--grace', opts.grace, 0, 3600));
+      if (stopped.length === 0) {
+        process.stderr.write(`no serving containers match ${endpoint ? `endpoint ${endpoint}` : `model ${opts.model}`}\n`);
+        process.exitCode = 3;
+        return;
+      }
+      process.stdout.write(`stopped ${stopped.length} container${stopped.length > 1 ? 's' : ''}: ${stopped.map((r) => r.name).join(', ')}\n`);
+    });
+}
