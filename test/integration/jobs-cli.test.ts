@@ -31,7 +31,7 @@ test('trellis run streams stdout and stderr apart and exits with the container\'
   assert.match(r.stderr, /\[trellis\] job [0-9a-f]{32} \(run first, experiment \d+\) RUNNING/);
   assert.match(r.stderr, /\[trellis\] job [0-9a-f]{32} FAILED \(exit 2\): exit code 2/);
 
-  const list = await cli(dir, 'jobs', 'list', '--json');
+  const list = await cli(dir, 'jobs', 'list', '--experiment', 'cli', '--json');
   assert.equal(list.code, 0, list.stderr);
   const [job] = JSON.parse(list.stdout);
   assert.equal(job.run_name, 'first');

@@ -9,14 +9,16 @@ export function jobsCommand(program: Command, globals: () => GlobalOptions): voi
   jobs
     .command('list')
     .description('List jobs, newest first')
-    .option('-e, --experiment <id>', 'only this experiment (id)')
+    .option('-e, --experiment <name-or-id>', 'only this experiment')
     .option('-s, --status <status>', 'only RUNNING, SCHEDULED, FINISHED, FAILED or KILLED')
     .option('--sweep <id>', 'only the trials of this sweep')
     .option('--json', 'print JSON')
     .action(async (opts: { experiment?: string; status?: string; sweep?: string; json?: boolean }) => {
       const { client, release } = await connect(globals());
       try {
-        const list = await client.listJobs({ experimentId: opts.experiment, status: opts.status?.toUpperCase(), sweepId: opts.sweep });
+        const experimentId =
+          opts.experiment === undefined || /^\d+$/.test(opts.experiment) ? opts.experiment : (await client.getExperimentByName(opts.experiment)).experiment_id;
+        const list = await client.listJobs({ experimentId, status: opts.status?.toUpperCase(), sweepId: opts.sweep });
         print(list, !!opts.json, () =>
           table(
             ['JOB ID', 'NAME', 'STATUS', 'EXIT', 'IMAGE', 'STARTED', 'DURATION'],

@@ -152,17 +152,23 @@ export class JobExecution {
     if (outcome.error) tags.push({ key: JOB_TAG.error, value: outcome.error.slice(0, 5000) });
     const tail = this.logs.tail();
     if (outcome.status === 'FAILED' && tail) tags.push({ key: JOB_TAG.lastLines, value: tail.slice(-5000) });
-    try {
-      await this.collectOutputs();
+    // Each step on its own: a file that cannot be copied must not keep the run open.
+    const attempt = async (what: string, step: () => unknown) => {
+      try {
+        await step();
+      } catch (err) {
+        this.ctx.log(`job ${this.runId}: ${what}: ${(err as Error).message}`);
+      }
+    };
+    await attempt('outputs not copied into the artifacts', () => this.collectOutputs());
+    // The run is closed before the container goes: a crash in between leaves an orphan the next start
+    // removes, never a RUNNING run without its container.
+    await attempt('could not close its run', () => {
       this.setTags(tags);
-      // The run is closed before the container goes: a crash in between leaves an orphan the next start
-      // removes, never a RUNNING run without its container.
       this.ctx.store.runs.update(this.runId, { status: outcome.status, end_time: Date.now() });
-    } catch (err) {
-      this.ctx.log(`job ${this.runId}: could not close its run: ${(err as Error).message}`);
-    }
-    if (this.container) await removeContainer(this.container).catch((err: Error) => this.ctx.log(`job ${this.runId}: container not removed: ${err.message}`));
-    await fsp.rm(join(this.ctx.dataDir, 'jobs', this.runId), { recursive: true, force: true });
+    });
+    if (this.container) await attempt('container not removed', () => removeContainer(this.container!));
+    await attempt('outputs folder not removed', () => fsp.rm(join(this.ctx.dataDir, 'jobs', this.runId), { recursive: true, force: true }));
     this.resolveDone(outcome);
   }
 

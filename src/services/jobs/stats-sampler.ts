@@ -12,6 +12,7 @@ export const SYSTEM_METRICS = { cpu: 'system/cpu_percent', memory: 'system/memor
  */
 export class StatsSampler {
   private readonly abort = new AbortController();
+  private seenFirst = false;
   private lastLogged = 0;
   private step = 0;
 
@@ -27,8 +28,8 @@ export class StatsSampler {
       (sample) => {
         const timestamp = Date.now();
         // The first reading has no previous CPU counters: its CPU % is meaningless.
-        if (this.step === 0 && this.lastLogged === 0) {
-          this.lastLogged = 1;
+        if (!this.seenFirst) {
+          this.seenFirst = true;
           return;
         }
         if (timestamp - this.lastLogged < this.intervalMs) return;
