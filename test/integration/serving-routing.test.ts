@@ -40,7 +40,7 @@ async function infer(server: ServingServer, path = '/v2/models/mlp/infer', heade
   return { status: res.status, version: reply.model_version ?? reply.error ?? '' };
 }
 
-/** Requests with at most 8 in flight (the server's admission limit is 16 per version). */
+/** Requests with at most 8 in flight: the test measures routing, not admission. */
 async function inferMany(server: ServingServer, count: number, headers: (i: number) => Record<string, string> = () => ({})): Promise<{ status: number; version: string }[]> {
   const out: { status: number; version: string }[] = new Array(count);
   let next = 0;

@@ -85,8 +85,16 @@ export interface ModelServerOptions {
   log?: (line: string) => void;
 }
 
-/** Admitted requests per worker when `maxInFlight` is not given: enough to keep the workers busy. */
-const IN_FLIGHT_PER_WORKER = 16;
+/**
+ * Admitted requests per version when `maxInFlight` is not given: enough to keep every worker busy with
+ * a few requests (unbatched) or a few full batches (batched) waiting behind the running one, and never
+ * fewer than 64, so a client pool of common size is queued rather than refused.
+ */
+function defaultMaxInFlight(o: ModelServerOptions): number {
+  const workers = o.workers * (o.replicas ?? 1);
+  const perWorker = o.batching && o.batching.maxBatchSize > 1 ? 4 * o.batching.maxBatchSize : 16;
+  return Math.max(64, workers * perWorker);
+}
 
 export class ModelServer {
   private readonly byName = new Map<string, Map<string, ServedModel>>();
@@ -98,7 +106,7 @@ export class ModelServer {
 
   constructor(private readonly options: ModelServerOptions) {
     if (!Number.isInteger(options.workers) || options.workers < 1) throw new Error(`workers must be a whole number ≥ 1, got ${options.workers}.`);
-    this.maxInFlight = options.maxInFlight ?? Math.max(IN_FLIGHT_PER_WORKER, options.workers * IN_FLIGHT_PER_WORKER);
+    this.maxInFlight = options.maxInFlight ?? defaultMaxInFlight(options);
     if (!Number.isInteger(this.maxInFlight) || this.maxInFlight < 1) throw new Error(`maxInFlight must be a whole number ≥ 1, got ${this.maxInFlight}.`);
     this.retryAfter = options.retryAfterSeconds ?? 1;
   }
