@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { VERSION } from '../../src/core/version';
 import { ensureServingImage, INPUTS_LABEL, servingImageFiles, servingImageHash } from '../../src/services/containers/serving-image';
-import { listServingContainers, servingFromDataDir, startServingContainers, stopServingContainers, type ServingCommand } from '../../src/services/containers/serving-containers';
+import { listServingContainers, servingFromDataDir, startServingContainers, stopServingContainers, type ServingSource } from '../../src/services/containers/serving-containers';
 import { EngineError } from '../../src/engines/docker/engine-errors';
 import { openStore } from '../../src/core/store';
 import { resolveModelRef } from '../../src/services/serving/model-resolver';
@@ -114,10 +114,8 @@ describe('serving containers', () => {
   let image = '';
   const data = tempDir('trellis-serving-data-');
   let modelFile = '';
-  // Until `trellis serve` serves a bare ONNX file, the replicas serve the registered version from the data
-  // directory mounted at /data: the real model server, resolving NAME/VERSION through the real registry.
-  const fromData = () => servingFromDataDir(data.dir);
-  const serveFromData = fromData().command!;
+  const adder = { name: 'adder', version: '1' };
+  const source = () => servingFromDataDir(data.dir, adder);
 
   before(async () => {
     ensureBuilt();
@@ -126,6 +124,7 @@ describe('serving containers', () => {
     const store = openStore(data.dir);
     await registerModel(store, 'adder', twoInputModel().bytes);
     modelFile = resolveModelRef(store, 'adder/1').path;
+    assert.ok(modelFile.startsWith(join(data.dir, 'artifacts')), 'the model lies under the artifacts, mounted read-only');
     store.db.close();
   });
   after(async () => {
@@ -146,7 +145,7 @@ describe('serving containers', () => {
   };
 
   test('two replicas: each on its own 127.0.0.1 port, labelled, ready before reported, serving; list and stop', async () => {
-    const replicas = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, ...fromData() });
+    const replicas = await startServingContainers(docker, { image, model: adder, source: source(), replicas: 2 });
     assert.equal(replicas.length, 2);
     const urls = replicas.map((r) => r.url!);
     assert.equal(new Set(urls).size, 2, 'a port per replica');
@@ -157,8 +156,8 @@ describe('serving containers', () => {
     assert.equal(inspect.Config.Labels?.['trellis.kind'], 'serving');
     assert.equal(inspect.Config.Labels?.['trellis.model'], 'adder');
     assert.equal(inspect.Config.Labels?.['trellis.version'], '1');
-    const modelMount = inspect.Mounts.find((m) => m.Destination === '/model/model.onnx');
-    assert.ok(modelMount && modelMount.RW === false, 'the model file is mounted read-only');
+    const artifacts = inspect.Mounts.find((m) => m.Destination === '/data/artifacts');
+    assert.ok(artifacts && artifacts.RW === false, 'the models (artifacts) are mounted read-only');
     assert.equal(inspect.HostConfig.PortBindings?.['8080/tcp']?.[0]?.HostIp, '127.0.0.1');
     assert.equal(inspect.HostConfig.RestartPolicy?.Name, 'unless-stopped', 'restarted by the engine once it was ready');
     assert.deepEqual(Object.keys(inspect.HostConfig.Tmpfs ?? {}), ['/data/endpoints']);
@@ -202,15 +201,16 @@ describe('serving containers', () => {
   });
 
   test('a replica removed behind Trellis\'s back is simply not listed; stop of the rest still works', async () => {
-    const [replica] = await startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, ...fromData() });
+    const [replica] = await startServingContainers(docker, { image, model: adder, source: source(), replicas: 1 });
     await docker.getContainer(replica!.id).remove({ force: true });
     assert.deepEqual(await listServingContainers(docker, { endpoint: replica!.endpoint }), []);
     assert.deepEqual(await stopServingContainers(docker, { endpoint: replica!.endpoint }), []);
   });
 
-  test('a model file that does not exist → a mount error, and no container is left', async () => {
-    const missing = join(data.dir, 'no-such-model.onnx');
-    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '9', file: missing }, replicas: 2, command: serveFromData }), (err: unknown) => {
+  test('a data directory that does not exist → a mount error, and no container is left', async () => {
+    const missing = join(data.dir, 'no-such-dir');
+    const model = { name: 'adder', version: '9' };
+    await assert.rejects(startServingContainers(docker, { image, model, source: servingFromDataDir(missing, model), replicas: 2 }), (err: unknown) => {
       assert.ok(err instanceof EngineError, String(err));
       assert.equal(err.kind, 'bad-mount');
       assert.ok(err.message.includes(missing));
@@ -221,7 +221,7 @@ describe('serving containers', () => {
 
   test('--gpus on an engine without GPU support fails before anything is created, saying how to run on CPU', async () => {
     const before = (await docker.listContainers({ all: true })).length;
-    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, gpus: 'all', command: serveFromData }), (err: unknown) => {
+    await assert.rejects(startServingContainers(docker, { image, model: adder, source: source(), replicas: 1, gpus: 'all' }), (err: unknown) => {
       assert.ok(err instanceof EngineError);
       assert.equal(err.kind, 'no-gpu');
       assert.match(err.message, /no container was started/);
@@ -229,12 +229,12 @@ describe('serving containers', () => {
       return true;
     });
     assert.equal((await docker.listContainers({ all: true })).length, before);
-    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 1, gpus: 'device=', command: serveFromData }), /empty device ID/);
+    await assert.rejects(startServingContainers(docker, { image, model: adder, source: source(), replicas: 1, gpus: 'device=' }), /empty device ID/);
   });
 
   test('a server that exits before it is ready → its exit code and last log lines, and every replica removed', async () => {
-    const failing: ServingCommand = () => ['node', '-e', 'console.error("model failed to load: bad bytes"); process.exit(3)'];
-    await assert.rejects(startServingContainers(docker, { image, model: { name: 'adder', version: '1', file: modelFile }, replicas: 2, command: failing }), (err: unknown) => {
+    const failing: ServingSource = { ...source(), command: () => ['node', '-e', 'console.error("model failed to load: bad bytes"); process.exit(3)'] };
+    await assert.rejects(startServingContainers(docker, { image, model: adder, source: failing, replicas: 2 }), (err: unknown) => {
       assert.ok(err instanceof EngineError);
       assert.match(err.message, /exited \(code 3\) before it was ready: model failed to load: bad bytes/);
       return true;

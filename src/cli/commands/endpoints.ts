@@ -39,10 +39,10 @@ export function endpointsCommand(program: Command, globals: () => GlobalOptions)
       const { image } = await ensureServingImage(docker, { projectRoot: join(__dirname, '..'), version: VERSION, onStatus: log });
       const started = await startServingContainers(docker, {
         image,
-        model: { name: model.name, version: model.version, file: model.path },
+        model: { name: model.name, version: model.version },
+        source: servingFromDataDir(dataDir, model),
         replicas,
         ...(opts.gpus ? { gpus: opts.gpus } : {}),
-        ...servingFromDataDir(dataDir),
         onStatus: log,
         host,
       });

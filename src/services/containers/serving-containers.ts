@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { get } from 'node:http';
-import { basename } from 'node:path';
+import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { invalidParameter, TrellisError } from '../../core/errors';
 import { EngineError, engineError } from '../../engines/docker/engine-errors';
@@ -25,37 +25,35 @@ export const SERVING_LABEL = {
 const KIND = 'serving';
 /** The port the server listens on inside each container. */
 export const CONTAINER_PORT = 8080;
-const MODEL_DIR = '/model';
-
 export interface ServingModel {
   name: string;
   version: string;
-  /** The .onnx file on the engine's machine; mounted read-only. */
-  file: string;
 }
 
-/** What runs in a container: the serving image's CLI serving the mounted file. */
-export type ServingCommand = (args: { modelPath: string; name: string; version: string; port: number; token: string }) => string[];
-
-/** `trellis serve` of one ONNX file, as the serving image runs it. */
-export const serveModelFile: ServingCommand = ({ modelPath, name, version, port, token }) => [
-  'node', '/app/cli.js', 'serve',
-  '--model-file', modelPath, '--model-name', name, '--model-version', version,
-  '--host', '0.0.0.0', '--port', String(port), '--token', token,
-];
+/** What runs in each container: the command (given the port and token) and what it needs mounted. */
+export interface ServingSource {
+  command: (args: { port: number; token: string }) => string[];
+  mounts: { source: string; target: string; readOnly: boolean }[];
+  /** Paths in the container backed by memory, hiding what the mounts have there. */
+  tmpfs?: string[];
+}
 
 /**
- * Replicas that serve a registered version straight from the workspace's data directory (mounted at /data,
- * where SQLite needs to write its lock files), so they resolve NAME/VERSION through the real registry. Their
- * endpoint announcements go to a tmpfs over /data/endpoints: container pids mean nothing on the host.
+ * Replicas that serve a registered version from the workspace's data directory, so NAME/VERSION resolves
+ * through the real registry. The directory is mounted at /data (SQLite writes its lock files there) with
+ * its artifacts, the models among them, mounted read-only over it; endpoint announcements go to a tmpfs
+ * over /data/endpoints, since container pids mean nothing on the host.
  */
-export function servingFromDataDir(dataDir: string): Pick<StartOptions, 'command' | 'mounts' | 'tmpfs'> {
+export function servingFromDataDir(dataDir: string, model: ServingModel): ServingSource {
   return {
-    command: ({ name, version, port, token }) => [
-      'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${name}/${version}`,
+    command: ({ port, token }) => [
+      'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${model.name}/${model.version}`,
       '--host', '0.0.0.0', '--port', String(port), '--token', token,
     ],
-    mounts: [{ source: dataDir, target: '/data', readOnly: false }],
+    mounts: [
+      { source: dataDir, target: '/data', readOnly: false },
+      { source: join(dataDir, 'artifacts'), target: '/data/artifacts', readOnly: true },
+    ],
     tmpfs: ['/data/endpoints'],
   };
 }
@@ -63,14 +61,10 @@ export function servingFromDataDir(dataDir: string): Pick<StartOptions, 'command
 export interface StartOptions {
   image: string;
   model: ServingModel;
+  source: ServingSource;
   replicas: number;
   /** `--gpus` as `docker run` takes it (all, N, device=0,1); checked against the engine before anything starts. */
   gpus?: string;
-  command?: ServingCommand;
-  /** Extra bind mounts (e.g. a data directory), source:target[:ro]. */
-  mounts?: { source: string; target: string; readOnly: boolean }[];
-  /** Paths in the container backed by memory, hiding what the mounts have there. */
-  tmpfs?: string[];
   /** How long each replica may take to become ready (default 60 s). */
   readyTimeoutMs?: number;
   onStatus?: (line: string) => void;
@@ -100,12 +94,11 @@ export async function startServingContainers(docker: Docker, options: StartOptio
 
   const endpoint = randomBytes(4).toString('hex');
   const token = randomBytes(24).toString('hex');
-  const modelPath = `${MODEL_DIR}/${basename(options.model.file)}`;
-  const command = (options.command ?? serveModelFile)({ modelPath, name: options.model.name, version: options.model.version, port: CONTAINER_PORT, token });
+  const command = options.source.command({ port: CONTAINER_PORT, token });
   const started: Docker.Container[] = [];
   try {
     for (let i = 0; i < options.replicas; i++) {
-      const container = await docker.createContainer(createBody(options, { endpoint, token, replica: i, command, modelPath, gpu }));
+      const container = await docker.createContainer(createBody(options, { endpoint, token, replica: i, command, gpu }));
       started.push(container);
       await container.start();
     }
@@ -128,7 +121,7 @@ export async function startServingContainers(docker: Docker, options: StartOptio
 
 function createBody(
   options: StartOptions,
-  r: { endpoint: string; token: string; replica: number; command: string[]; modelPath: string; gpu?: DeviceRequest },
+  r: { endpoint: string; token: string; replica: number; command: string[]; gpu?: DeviceRequest },
 ): Docker.ContainerCreateOptions {
   const safeName = options.model.name.toLowerCase().replace(/[^a-z0-9_.-]+/g, '-').replace(/^[^a-z0-9]+/, '') || 'model';
   return {
@@ -147,12 +140,9 @@ function createBody(
     HostConfig: {
       // An empty HostPort: the engine picks a free port, one per replica, on loopback only.
       PortBindings: { [`${CONTAINER_PORT}/tcp`]: [{ HostIp: '127.0.0.1', HostPort: '' }] },
-      // Type 'bind': a missing model file is an error, not an empty directory created in its place.
-      Mounts: [
-        { Type: 'bind', Source: options.model.file, Target: r.modelPath, ReadOnly: true },
-        ...(options.mounts ?? []).map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
-      ],
-      ...(options.tmpfs?.length ? { Tmpfs: Object.fromEntries(options.tmpfs.map((p) => [p, ''])) } : {}),
+      // Type 'bind': a missing source is an error, not an empty directory created in its place.
+      Mounts: options.source.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      ...(options.source.tmpfs?.length ? { Tmpfs: Object.fromEntries(options.source.tmpfs.map((p) => [p, ''])) } : {}),
       ...(r.gpu ? { DeviceRequests: [r.gpu as unknown as Docker.DeviceRequest] } : {}),
     },
   };
