@@ -127,6 +127,7 @@ describe('--build', () => {
     assert.ok(records.some((l) => l.stream === 'trellis' && /^Step 2\/2 : RUN echo built/.test(l.line)), text);
     assert.deepEqual(records.filter((l) => l.stream === 'stdout').map((l) => l.line), ['built']);
     assert.match(end.job.image, /^trellis\/ctx-\d+:latest$/);
+    await (await testDockerEngine()).docker.getImage(end.job.image).remove();
   });
 
   test('a build that fails fails the run with the build\'s error', async () => {

@@ -97,6 +97,8 @@ export function runCommand(program: Command, globals: () => GlobalOptions): void
       .option('-n, --name <name>', 'run name'),
   )
     .argument('<command...>', 'the command to run in the container, after --')
+    // Flags after the command are the command's own (`-- python3 train.py --lr 0.1`, or without the --).
+    .passThroughOptions()
     .addHelpText(
       'after',
       '\nExample: trellis run --experiment mnist --image trainer:latest --param lr=0.01 -- python3 train.py --lr {{lr}}\n' +

@@ -32,6 +32,8 @@ export function sweepCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--seed <n>', 'seed of the random draws (default: random)')
     .option('--json', 'print the summary as JSON')
     .argument('<command...>', 'the command each trial runs, after --; {{name}} takes the trial\'s value')
+    // Flags after the command are the command's own (`-- python3 train.py --lr 0.1`, or without the --).
+    .passThroughOptions()
     .addHelpText('after', "\nExample: trellis sweep -e mnist --image trainer --grid batch=32,64 --random 'lr=loguniform(1e-4,1e-1)' --trials 8 --parallel 2 --metric val_acc --goal max -- python3 train.py --lr {{lr}} --batch {{batch}}")
     .action(async (command: string[], opts: SweepOptions) => {
       if (opts.goal !== 'min' && opts.goal !== 'max') throw invalidParameter(`--goal must be min or max, got '${opts.goal}'.`);
