@@ -15,6 +15,7 @@ export type EngineErrorKind =
   | 'no-gpu'
   | 'command-not-found'
   | 'bad-mount'
+  | 'tls'
   | 'engine';
 
 export class EngineError extends TrellisError {
@@ -50,6 +51,12 @@ interface RawEngineError {
   json?: { message?: string } | null;
 }
 
+/** Node's certificate verification failures (tls.connect's error codes). */
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'CERT_SIGNATURE_FAILURE', 'EPROTO',
+]);
+
 /** Maps any error dockerode produced; an EngineError passes through unchanged. */
 export function engineError(err: unknown, context: EngineErrorContext = {}): EngineError {
   if (err instanceof EngineError) return err;
@@ -62,6 +69,15 @@ export function engineError(err: unknown, context: EngineErrorContext = {}): Eng
       'engine-down',
       `No Docker engine answers at ${where} (${e.code}).`,
       'Start the engine (`sudo systemctl start docker`, or run dockerd), or point DOCKER_HOST / --docker-host / the trellis.docker.host setting at a running one.',
+      e.message ?? String(err),
+    );
+  }
+  if (e.code && (TLS_CODES.has(e.code) || e.code.startsWith('ERR_TLS_') || e.code.startsWith('ERR_SSL_'))) {
+    return new EngineError(
+      'UNAUTHENTICATED',
+      'tls',
+      `TLS with the Docker engine at ${where} failed (${e.code}: ${e.message ?? ''}).`,
+      'Check that DOCKER_CERT_PATH holds the engine\'s CA (ca.pem) and a client certificate and key it trusts (cert.pem, key.pem), and that the host name matches the engine\'s certificate.',
       e.message ?? String(err),
     );
   }
