@@ -6,6 +6,7 @@ import { startRunDashboard } from './views/run-dashboard';
 import { startCompareRuns } from './views/compare-runs';
 import { startModelVersions } from './views/model-versions';
 import { startLoadTestReport } from './views/load-test-report';
+import { startEndpointMonitor } from './views/endpoint-monitor';
 
 const kind = document.body.dataset.panel;
 const root = document.getElementById('root')!;
@@ -25,6 +26,9 @@ if (!isPanelKind(kind)) {
       break;
     case 'loadTestReport':
       startLoadTestReport(root);
+      break;
+    case 'endpointMonitor':
+      startEndpointMonitor(root);
       break;
     default:
       assertNever(kind, 'panel');

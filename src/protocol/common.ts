@@ -9,6 +9,7 @@ export const VIEW_TYPES = {
   compareRuns: 'trellis.compareRuns',
   modelVersions: 'trellis.modelVersions',
   loadTestReport: 'trellis.loadTestReport',
+  endpointMonitor: 'trellis.endpointMonitor',
 } as const;
 
 export type PanelKind = keyof typeof VIEW_TYPES;

@@ -11,7 +11,7 @@ test('every panel view type activates the extension, so VS Code can restore it a
 
 test('the panel commands are contributed to the palette', () => {
   const commands = manifest.contributes.commands.map((c) => c.command);
-  for (const id of ['trellis.openRunDashboard', 'trellis.compareRuns', 'trellis.openModelVersions', 'trellis.openLoadTestReport']) {
+  for (const id of ['trellis.openRunDashboard', 'trellis.compareRuns', 'trellis.openModelVersions', 'trellis.openLoadTestReport', 'trellis.openEndpointMonitor']) {
     assert.ok(commands.includes(id), `missing ${id}`);
   }
 });

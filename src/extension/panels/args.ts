@@ -27,3 +27,9 @@ export function modelNameOf(arg: unknown): string | undefined {
   for (const v of [item.modelName, item.model?.name, item.name]) if (typeof v === 'string' && v) return v;
   return undefined;
 }
+
+/** A server URL: given as such, or an endpoint item announced by `trellis serve` (`{ url }`). */
+export function endpointUrlOf(arg: unknown): string | undefined {
+  const v = typeof arg === 'string' ? arg : typeof arg === 'object' && arg !== null ? (arg as { url?: unknown }).url : undefined;
+  return typeof v === 'string' && /^https?:\/\//.test(v) ? v.replace(/\/+$/, '') : undefined;
+}

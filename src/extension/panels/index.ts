@@ -19,6 +19,7 @@ export const PANEL_COMMANDS = {
   compareRuns: 'trellis.compareRuns',
   openModelVersions: 'trellis.openModelVersions',
   openLoadTestReport: 'trellis.openLoadTestReport',
+  openEndpointMonitor: 'trellis.openEndpointMonitor',
 } as const;
 
 export function registerPanels(context: vscode.ExtensionContext, client: () => Promise<TrellisClient>, options: PanelOptions): void {
@@ -44,6 +45,7 @@ export function registerPanels(context: vscode.ExtensionContext, client: () => P
     command(PANEL_COMMANDS.compareRuns, (m, arg, selected) => m.compareRuns(Array.isArray(selected) && selected.length > 1 ? selected : arg)),
     command(PANEL_COMMANDS.openModelVersions, (m, arg) => m.openModelVersions(arg)),
     command(PANEL_COMMANDS.openLoadTestReport, (m, arg) => m.openLoadTestReport(arg)),
+    command(PANEL_COMMANDS.openEndpointMonitor, (m, arg) => m.openEndpointMonitor(arg)),
     ...PANEL_KINDS.map((kind) =>
       vscode.window.registerWebviewPanelSerializer(VIEW_TYPES[kind], {
         deserializeWebviewPanel: async (panel, state: unknown) => (await load()).restore(kind, panel, state),

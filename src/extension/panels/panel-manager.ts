@@ -1,8 +1,9 @@
 import * as vscode from 'vscode';
 import type { TrellisClient } from '../../client/trellis-client';
 import { VIEW_TYPES, type PanelKind } from '../../protocol/common';
-import { modelNameOf, runIdOf, runIdsOf } from './args';
+import { endpointUrlOf, modelNameOf, runIdOf, runIdsOf } from './args';
 import { CompareRunsPanel } from './compare-runs-panel';
+import { EndpointMonitorPanel } from './endpoint-monitor-panel';
 import { LoadTestReportPanel, LOADTEST_EXPERIMENT } from './load-test-report-panel';
 import { ModelVersionsPanel } from './model-versions-panel';
 import { createWebviewPanel, type Panel, type PanelDeps } from './panel';
@@ -51,6 +52,11 @@ export class PanelManager implements vscode.Disposable {
     this.show(`loadTestReport:${runId}`, () => new LoadTestReportPanel(createWebviewPanel('loadTestReport', `Load test ${runId.slice(0, 8)}`, this.deps.extensionUri), this.deps, runId));
   }
 
+  async openEndpointMonitor(arg: unknown): Promise<void> {
+    const url = endpointUrlOf(arg);
+    this.show(`endpointMonitor:${url ?? 'platform'}`, () => new EndpointMonitorPanel(createWebviewPanel('endpointMonitor', 'Endpoint monitor', this.deps.extensionUri), this.deps, url));
+  }
+
   /** A panel VS Code brings back after a reload, with the state its webview saved. */
   async restore(kind: PanelKind, panel: vscode.WebviewPanel, state: unknown): Promise<void> {
     const s = (typeof state === 'object' && state !== null ? state : {}) as Record<string, unknown>;
@@ -62,6 +68,7 @@ export class PanelManager implements vscode.Disposable {
     else if (kind === 'compareRuns' && ids.length >= 2) [key, created] = [`compareRuns:${[...ids].sort().join(',')}`, new CompareRunsPanel(panel, this.deps, ids)];
     else if (kind === 'modelVersions' && str(s.model)) [key, created] = [`modelVersions:${s.model}`, new ModelVersionsPanel(panel, this.deps, s.model as string)];
     else if (kind === 'loadTestReport' && str(s.runId)) [key, created] = [`loadTestReport:${s.runId}`, new LoadTestReportPanel(panel, this.deps, s.runId as string)];
+    else if (kind === 'endpointMonitor' && str(s.url)) [key, created] = [`endpointMonitor:${s.url}`, new EndpointMonitorPanel(panel, this.deps, s.url as string)];
     if (!created) {
       // Saved before its first message arrived: nothing says what it showed.
       this.log.warn(`could not restore a ${VIEW_TYPES[kind]} panel: its saved state names nothing to show`);
