@@ -174,8 +174,17 @@ export async function waitForExit(container: Docker.Container, signal: AbortSign
   await container.wait({ abortSignal: signal }).catch((err: unknown) => {
     if (!isNoSuchContainer(err)) throw err;
   });
-  return exitState(container);
+  let state = await exitState(container);
+  // The engine may report the exit before it has processed the kernel's OOM event: a SIGKILL (137) is
+  // looked at again for a moment before it is taken as a plain kill.
+  for (let i = 0; i < OOM_RECHECKS && state?.exitCode === 137 && !state.oomKilled; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    state = await exitState(container);
+  }
+  return state;
 }
+
+const OOM_RECHECKS = 10;
 
 export async function exitState(container: Docker.Container): Promise<ExitState | undefined> {
   try {
