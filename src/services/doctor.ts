@@ -2,6 +2,7 @@
  * `trellis doctor`: is this machine ready for Trellis? Each check answers ok, warn or fail, with what it
  * found and, for anything short of ok, what to do. The CLI prints them; the extension can show the same.
  */
+import { TrellisError } from '../core/errors';
 import { processAlive, readServerFile, serverFilePath } from '../core/server-file';
 import { connectDocker } from '../engines/docker/connection';
 import { engineInfo, type EngineInfo } from '../engines/docker/engine-info';
@@ -33,6 +34,8 @@ export interface DoctorOptions {
 }
 
 export const DEFAULT_MIN_FREE_DISK = 10 * 1024 ** 3;
+/** The engine API that has DeviceRequests (Docker 19.03), which GPU jobs and serving need. */
+const MIN_API = '1.40';
 
 export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
   const checks: Check[] = [];
@@ -43,17 +46,22 @@ export async function runDoctor(options: DoctorOptions): Promise<DoctorReport> {
     host = conn.host;
     engine = await engineInfo(conn.docker, { local: conn.local, host: conn.host });
   } catch (err) {
-    const e = err instanceof EngineError ? err : engineError(err, { host });
-    checks.push({ name: 'docker-engine', status: 'fail', summary: e.message.replace(e.fix, '').trim(), fix: e.fix || 'Check the Docker host address.' });
+    if (err instanceof EngineError || !(err instanceof TrellisError)) {
+      const e = err instanceof EngineError ? err : engineError(err, { host });
+      checks.push({ name: 'docker-engine', status: 'fail', summary: e.message.replace(e.fix, '').trim(), fix: e.fix || 'Check the Docker host address.' });
+    } else {
+      // The address itself is wrong (a bad scheme, missing TLS certificates): the message says how to fix it.
+      checks.push({ name: 'docker-engine', status: 'fail', summary: err.message, fix: 'Correct --docker-host / DOCKER_HOST (and DOCKER_TLS_VERIFY, DOCKER_CERT_PATH).' });
+    }
   }
 
   if (engine) {
-    checks.push({
-      name: 'docker-engine',
-      status: 'ok',
-      summary: `Docker ${engine.version} (API ${engine.apiVersion}) at ${host}: ${engine.os || engine.osType} ${engine.arch}, ${engine.cpus} CPUs, ${gib(engine.memoryBytes)} memory`,
-      fix: '',
-    });
+    const summary = `Docker ${engine.version} (API ${engine.apiVersion}) at ${host}: ${engine.os || engine.osType} ${engine.arch}, ${engine.cpus} CPUs, ${gib(engine.memoryBytes)} memory`;
+    checks.push(
+      apiAtLeast(engine.apiVersion, MIN_API)
+        ? { name: 'docker-engine', status: 'ok', summary, fix: '' }
+        : { name: 'docker-engine', status: 'warn', summary: `${summary}; API older than ${MIN_API}: GPU device requests (--gpus) are not supported.`, fix: 'Upgrade Docker to 19.03 or later.' },
+    );
     checks.push(
       engine.gpu.available
         ? { name: 'gpu', status: 'ok', summary: `GPUs available: ${engine.gpu.detail}`, fix: '' }
@@ -122,6 +130,12 @@ const failingServer = (url: string, pid: number, why: string): Check => ({
 
 function worst(statuses: CheckStatus[]): CheckStatus {
   return statuses.includes('fail') ? 'fail' : statuses.includes('warn') ? 'warn' : 'ok';
+}
+
+function apiAtLeast(version: string, min: string): boolean {
+  const [major = 0, minor = 0] = version.split('.').map(Number);
+  const [minMajor = 0, minMinor = 0] = min.split('.').map(Number);
+  return major > minMajor || (major === minMajor && minor >= minMinor);
 }
 
 const gib = (bytes: number): string => `${(bytes / 1024 ** 3).toFixed(1)} GiB`;

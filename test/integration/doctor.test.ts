@@ -44,7 +44,7 @@ describe('trellis doctor', () => {
   after(() => data.cleanup());
 
   const doctor = (args: string[], options: { uid?: number; dataDir?: string } = {}): Promise<Finished> => {
-    const env = { ...process.env, DOCKER_HOST: host };
+    const env: NodeJS.ProcessEnv = { ...process.env, DOCKER_HOST: host };
     delete env.TRELLIS_DOCKER_HOST;
     const argv = [CLI, '-d', options.dataDir ?? data.dir, 'doctor', ...args];
     return options.uid === undefined ? runProcess(process.execPath, argv, { env }) : runAs(options.uid, argv, env);
@@ -79,6 +79,16 @@ describe('trellis doctor', () => {
     assert.match(r.stdout, new RegExp(`^FAIL {2}docker-engine\\s+No Docker engine answers at unix://${dead}`, 'm'));
     assert.match(r.stdout, /fix: Start the engine/);
     assert.match(r.stdout, /^WARN {2}gpu\s+Not checked/m);
+  });
+
+  test('an address that is not one → FAIL with the forms that work; TLS without certificates → FAIL naming them', async () => {
+    const bad = report(await doctor(['--json', '--docker-host', 'ftp://engine']));
+    assert.equal(check(bad, 'docker-engine').status, 'fail');
+    assert.match(check(bad, 'docker-engine').summary, /unknown scheme 'ftp:': use unix:\/\/, tcp:\/\/ or ssh:\/\//);
+    const env = { ...process.env, DOCKER_TLS_VERIFY: '1', DOCKER_CERT_PATH: join(data.dir, 'no-certs') };
+    const r = await runProcess(process.execPath, [CLI, '-d', data.dir, 'doctor', '--json', '--docker-host', 'tcp://127.0.0.1:2376'], { env });
+    assert.equal(r.code, 1);
+    assert.match(check(report(r), 'docker-engine').summary, /lacks ca\.pem, cert\.pem, key\.pem/);
   });
 
   test('a socket that listens but refuses connections → engine down too', async () => {
