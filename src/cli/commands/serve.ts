@@ -6,6 +6,7 @@ import { parseByteSize } from '../../services/serving/kserve-codec';
 import { startServingServer } from '../../server/serving-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
+import { startContainerReplicas } from '../container-replicas';
 import { wholeNumber } from '../flags';
 import { invalidParameter } from '../../core/errors';
 import { parseModelRef } from '../../services/serving/model-resolver';
@@ -33,6 +34,9 @@ interface ServeOptions {
   replicaUrl?: string[];
   replicaToken?: string;
   logInferences?: string;
+  container?: boolean;
+  gpus?: string;
+  dockerHost?: string;
 }
 
 export function serveCommand(program: Command, globals: () => GlobalOptions): void {
@@ -59,6 +63,9 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--sticky-header <name>', 'keep each value of this request header on one canary target, e.g. x-user-id')
     .option('--replica-url <url...>', 'serve through these KServe v2 servers (e.g. serving containers) instead of local engines')
     .option('--replica-token <token>', 'bearer token the --replica-url servers require')
+    .option('--container', 'run the version in containers of the trellis/serving image (--replicas of them) behind this server, which balances them')
+    .option('--gpus <request>', 'with --container: GPUs per replica as docker run takes them: all, N, device=0,1')
+    .option('--docker-host <host>', 'with --container: Docker engine address (unix://, tcp://, ssh://); default DOCKER_HOST, then /var/run/docker.sock', process.env.TRELLIS_DOCKER_HOST)
     .option('--log-inferences <rate>', 'log this share of requests (e.g. 0.01) to the tracker: experiment inference-logs, artifact inferences.jsonl')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
@@ -77,9 +84,16 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
       };
       const dataDir = resolve(globals().dataDir);
       const routes = routesFromFlags(opts);
+      const replicas = wholeNumber('--replicas', opts.replicas ?? '1', 1, 64);
+      if (opts.gpus && !opts.container) throw invalidParameter('--gpus needs --container: local engines run on the CPU.');
+      const containers = opts.container ? await startContainers(dataDir, opts, replicas) : undefined;
+      // What serves: the containers (this server balances them), or local engine pools and --replica-url servers.
+      const source = containers
+        ? { models: [`${containers.model.name}/${containers.model.version}`], remoteReplicas: { urls: containers.replicas.map((r) => r.url!), token: containers.replicas[0]!.token } }
+        : { models: opts.model, replicas, ...(opts.replicaUrl ? { remoteReplicas: { urls: opts.replicaUrl, ...(opts.replicaToken ? { token: opts.replicaToken } : {}) } } : {}) };
       const server = await startServingServer({
+        ...source,
         dataDir,
-        models: opts.model,
         host: opts.host,
         port,
         workers,
@@ -87,13 +101,14 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         batching: maxBatchSize > 1 ? batching : false,
         ...(maxInFlight !== undefined ? { maxInFlight } : {}),
         ...(cacheBytes !== undefined ? { cacheBytes } : {}),
-        replicas: wholeNumber('--replicas', opts.replicas ?? '1', 1, 64),
         ...(opts.logInferences !== undefined ? { logInferences: sampleRate(opts.logInferences) } : {}),
         ...(routes ? { routes } : {}),
-        ...(opts.replicaUrl ? { remoteReplicas: { urls: opts.replicaUrl, ...(opts.replicaToken ? { token: opts.replicaToken } : {}) } } : {}),
         ...(opts.token ? { token: opts.token } : {}),
         ...(opts.allowHost ? { allowedHosts: opts.allowHost } : {}),
         version: VERSION,
+      }).catch(async (err: unknown) => {
+        await containers?.stop();
+        throw err;
       });
       const lines = [`Trellis ${VERSION} serving on ${server.url} (${workers} worker${workers > 1 ? 's' : ''} per model)`];
       for (const m of server.models) lines.push(`  ${m.refs.join(', ')} → ${m.name} version ${m.version}: POST ${m.infer_url}`);
@@ -103,8 +118,12 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
       }
       lines.push(`  health: ${server.url}/v2/health/ready   metrics: ${server.url}/metrics`);
       if (server.inferenceLogRun) lines.push(`  logging ${opts.logInferences} of requests to run ${server.inferenceLogRun} (experiment inference-logs)`);
+      if (containers) lines.push(`  balancing ${containers.replicas.length} container${containers.replicas.length > 1 ? 's' : ''}: ${containers.replicas.map((r) => r.url).join(', ')} (removed when this server stops)`);
       process.stdout.write(`${lines.join('\n')}\n`);
-      closeOnSignals(() => server.close(), 'finishing in-flight requests');
+      closeOnSignals(async () => {
+        await server.close();
+        await containers?.stop();
+      }, containers ? 'finishing in-flight requests, then removing the containers' : 'finishing in-flight requests');
     });
 }
 
@@ -137,4 +156,12 @@ function sampleRate(text: string): number {
   const rate = Number(text);
   if (!(rate > 0 && rate <= 1)) throw invalidParameter(`--log-inferences must be a share of requests in (0, 1], e.g. 0.01 for 1 %; got '${text}'.`);
   return rate;
+}
+
+/** `--container`: one version in `replicas` serving containers, started before this server fronts them. */
+async function startContainers(dataDir: string, opts: ServeOptions, replicas: number) {
+  if (opts.model.length !== 1) throw invalidParameter(`--container serves one model version; got ${opts.model.length} --model references.`);
+  if (opts.canary || opts.shadow || opts.replicaUrl) throw invalidParameter('--container cannot be combined with --canary, --shadow or --replica-url: start each version in containers with its own trellis serve.');
+  const log = (line: string) => process.stderr.write(`${line}\n`);
+  return startContainerReplicas(dataDir, opts.model[0]!, { replicas, ...(opts.gpus ? { gpus: opts.gpus } : {}), ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}), log });
 }
