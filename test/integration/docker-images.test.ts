@@ -138,6 +138,17 @@ describe('docker images', () => {
     });
   });
 
+  test('build: a base image the engine lacks and cannot pull → the pull error, naming the base image', async () => {
+    const ctx = join(tmp.dir, 'from-missing');
+    writeTree(ctx, { 'Dockerfile': 'FROM python:3.12-slim\nRUN echo never\n' });
+    await assert.rejects(buildImage(docker, { context: ctx }), (err: unknown) => {
+      assert.ok(err instanceof EngineError);
+      assert.equal(err.kind, 'pull-offline', err.message);
+      assert.match(err.message, /Cannot pull 'python:3\.12-slim' \(the base image of the Dockerfile\)/);
+      return true;
+    });
+  });
+
   test('an image the engine does not have → image-missing with how to get it', async () => {
     assert.equal(await imageIdentity(docker, 'trellis-test/never-built:1'), undefined);
     await assert.rejects(requireImage(docker, 'trellis-test/never-built:1'), (err: unknown) =>

@@ -88,6 +88,12 @@ export async function buildImage(docker: Docker, options: BuildOptions): Promise
   await readProgress(stream, (line) => {
     if (line.error) {
       const text = line.errorDetail?.message ?? line.error;
+      // A FROM whose base image is not on the engine makes the builder pull it: say why that failed.
+      const from = /^Step \d+\/\d+ : FROM\s+(\S+)/i.exec(lastStep);
+      if (from) {
+        const pull = pullError(text, `'${from[1]}' (the base image of the Dockerfile)`);
+        if (pull.kind !== 'engine') throw pull;
+      }
       throw new EngineError('INVALID_PARAMETER_VALUE', 'engine', `The image build failed${lastStep ? ` at ${lastStep}` : ''}: ${text.trim()}`, 'Fix the Dockerfile or the step\'s command and build again.', text);
     }
     if (line.aux?.ID) id = line.aux.ID;
