@@ -74,13 +74,16 @@ test('Ctrl-C cancels the job: SIGTERM reaches the container and the run is KILLE
 });
 
 test('trellis sweep runs a grid, tags every trial with the sweep id and names the best', async () => {
-  const r = await cli(dir, 'sweep', '--experiment', 'sweeps', '--image', image, '--grid', 'x=1,3,2', '--parallel', '2', '--metric', 'score', '--goal', 'max', '--json',
+  const r = await cli(dir, 'sweep', '--experiment', 'sweeps', '--image', image, '--grid', 'x=1,3,2', '--random', 'noise=uniform(0,0.5)', '--trials', '3', '--seed', '7',
+    '--parallel', '2', '--metric', 'score', '--goal', 'max', '--json',
     '--', 'sh', '-c', logMetric('score', '{{x}}'));
   assert.equal(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout);
   assert.equal(summary.trials.length, 3);
   assert.deepEqual(summary.trials.map((t: any) => [t.params.x, t.status, t.value]), [['1', 'FINISHED', 1], ['3', 'FINISHED', 3], ['2', 'FINISHED', 2]]);
-  assert.deepEqual(summary.best.params, { x: '3' });
+  assert.equal(summary.best.params.x, '3');
+  assert.equal(summary.seed, 7);
+  for (const t of summary.trials) assert.ok(Number(t.params.noise) >= 0 && Number(t.params.noise) < 0.5, t.params.noise);
   const tagged = JSON.parse((await cli(dir, 'jobs', 'list', '--sweep', summary.sweep_id, '--json')).stdout);
   assert.deepEqual(tagged.map((j: any) => j.run_id).sort(), summary.trials.map((t: any) => t.runId).sort());
 });

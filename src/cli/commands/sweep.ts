@@ -56,18 +56,30 @@ export function sweepCommand(program: Command, globals: () => GlobalOptions): vo
       try {
         process.stderr.write(`[trellis] sweep ${sweepId}: ${trials.length} trials, ${parallel} at a time, best by ${opts.metric} (${goal}), seed ${seed}\n`);
         let next = 0;
+        const runTrial = async (i: number): Promise<TrialResult> => {
+          const job = await client.submitJob(requests[i]!);
+          running.add(job.job_id);
+          process.stderr.write(`[trellis] trial ${i + 1}/${trials.length} ${job.job_id} ${JSON.stringify(trials[i])} ${job.status}\n`);
+          try {
+            const end = await client.followJobLogs(job.job_id, () => {}, { follow: true });
+            const run = await client.getRun(job.run_id);
+            return { runId: job.run_id, status: end.status, params: trials[i]!, value: run.data.metrics.find((m) => m.key === opts.metric)?.value };
+          } finally {
+            running.delete(job.job_id);
+          }
+        };
         const worker = async () => {
           while (!stopping && next < requests.length) {
             const i = next++;
-            const job = await client.submitJob(requests[i]!);
-            running.add(job.job_id);
-            process.stderr.write(`[trellis] trial ${i + 1}/${trials.length} ${job.job_id} ${JSON.stringify(trials[i])} ${job.status}\n`);
-            const end = await client.followJobLogs(job.job_id, () => {}, { follow: true });
-            running.delete(job.job_id);
-            const run = await client.getRun(job.run_id);
-            const value = run.data.metrics.find((m) => m.key === opts.metric)?.value;
-            results[i] = { runId: job.run_id, status: end.status, params: trials[i]!, value };
-            process.stderr.write(`[trellis] trial ${i + 1}/${trials.length} ${end.status} ${opts.metric}=${value === undefined ? '(not logged)' : num(value)}\n`);
+            try {
+              results[i] = await runTrial(i);
+              const value = results[i]!.value;
+              process.stderr.write(`[trellis] trial ${i + 1}/${trials.length} ${results[i]!.status} ${opts.metric}=${value === undefined ? '(not logged)' : num(value)}\n`);
+            } catch (err) {
+              // One trial the platform refused or lost (the engine went away, say) is reported, not fatal to the others.
+              results[i] = { runId: '', status: 'ERROR', params: trials[i]! };
+              process.stderr.write(`[trellis] trial ${i + 1}/${trials.length} failed: ${(err as Error).message}\n`);
+            }
           }
         };
         await withCancelOnInterrupt(

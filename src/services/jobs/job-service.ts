@@ -175,7 +175,10 @@ export class JobService {
     const view = this.get(jobId);
     if (view.status !== 'RUNNING' && view.status !== 'SCHEDULED') return view;
     const execution = this.active.get(jobId);
-    if (!execution) throw invalidState(`Job ${jobId} is ${view.status} but not looked after by this server (pid ${process.pid}); cancel it through the server that runs it.`);
+    if (!execution) {
+      const owner = this.options.store.runs.get(jobId).data.tags.find((t) => t.key === JOB_TAG.serverPid)?.value ?? '?';
+      throw invalidState(`Job ${jobId} is ${view.status} under another Trellis process (pid ${owner}): press Ctrl-C in its \`trellis run\`, or cancel it through the server that runs it.`);
+    }
     const queued = this.waiting.get(jobId);
     if (queued && this.queue.remove(queued)) {
       this.waiting.delete(jobId);
