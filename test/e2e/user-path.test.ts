@@ -81,7 +81,7 @@ function build(vsixOut?: string): void {
   assert.equal(built.status, 0, `node esbuild.mjs failed:\n${built.stderr}`);
   if (!vsixOut) return;
   const vsce = join(repoRoot, 'node_modules/.bin/vsce');
-  const packed = spawnSync(vsce, ['package', '--target', 'linux-x64', '--skip-license', '--allow-missing-repository', '-o', vsixOut], { cwd: repoRoot, encoding: 'utf8' });
+  const packed = spawnSync(vsce, ['package', '--target', 'linux-x64', '--skip-license', '--allow-missing-repository', '--no-rewrite-relative-links', '-o', vsixOut], { cwd: repoRoot, encoding: 'utf8' });
   assert.equal(packed.status, 0, `vsce package failed:\n${packed.stdout}\n${packed.stderr}`);
 }
 
@@ -124,11 +124,14 @@ function userPath(kind: 'dev' | 'vsix') {
       for (const entry of ['Restart Platform', 'Stop Platform', 'Open Log', 'Doctor']) await quickPickRow(wb.page, entry).waitFor();
       await wb.screenshot('platform-menu');
       await wb.page.keyboard.press('Escape');
-      logged = await logTwoRuns(info.url);
+      await wb.page.locator('.activitybar .action-item a[aria-label^="Trellis"]').click();
+      await treeRow(wb.page, 'Experiments', 'Default').waitFor();
+      logged = { url: info.url, runIds: [] };
     });
 
     test('a run logged through the MLflow REST API appears in the explorer', async () => {
-      await wb.page.locator('.activitybar .action-item a[aria-label^="Trellis"]').click();
+      // The view is open already: the runs arrive through the server's event stream, with no refresh click.
+      logged = await logTwoRuns(logged.url);
       await treeRow(wb.page, 'Experiments', 'digits-mlp').click();
       await treeRow(wb.page, 'Experiments', 'lr-0.01').waitFor();
       await treeRow(wb.page, 'Experiments', 'lr-0.1').waitFor();
@@ -180,6 +183,19 @@ function userPath(kind: 'dev' | 'vsix') {
       assert.equal(body.model_version?.version, '1');
       assert.equal(body.model_version?.run_id, logged.runIds[1]);
       assert.match(body.model_version?.source, /\/model$/);
+    });
+
+    test('delete a run after confirming', async () => {
+      // A plain click first: a right-click inside the earlier multi-selection would act on both runs.
+      await treeRow(wb.page, 'Experiments', 'lr-0.1').click();
+      await contextMenu(wb.page, treeRow(wb.page, 'Experiments', 'lr-0.1'), 'Delete Run');
+      const dialog = wb.page.locator('.monaco-dialog-box', { hasText: "Delete run 'lr-0.1'?" });
+      await dialog.waitFor();
+      await wb.screenshot('delete-confirm');
+      await dialog.locator('.monaco-button', { hasText: /^Delete$/ }).click();
+      await treeRow(wb.page, 'Experiments', 'lr-0.1').waitFor({ state: 'detached', timeout: 15_000 });
+      const res = await fetch(`${logged.url}/api/2.0/mlflow/runs/get?run_id=${logged.runIds[0]}`);
+      assert.equal(((await res.json()) as any).run.info.lifecycle_stage, 'deleted');
     });
   });
 }
