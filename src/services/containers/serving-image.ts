@@ -39,7 +39,7 @@ export interface ImageFile {
 }
 
 /** Every file of the image, sorted by target. Throws with what to do when the project is not built. */
-export function servingImageFiles(projectRoot: string): ImageFile[] {
+export function servingImageFiles(projectRoot: string, nodeBinary = defaultNodeBinary()): ImageFile[] {
   if (process.platform !== 'linux') {
     throw invalidParameter(`The serving image is built from this machine's node binary, which must be Linux's (this is ${process.platform}); build it on a Linux machine.`);
   }
@@ -51,9 +51,9 @@ export function servingImageFiles(projectRoot: string): ImageFile[] {
     if (!existsSync(path)) throw invalidState(`${path} is missing: build the project first (\`node esbuild.mjs\`).`);
     add(path, `${IMAGE_APP}/${bundle}`);
   }
-  add(process.execPath, IMAGE_NODE);
+  add(nodeBinary, IMAGE_NODE);
 
-  const natives: string[] = [process.execPath];
+  const natives: string[] = [nodeBinary];
   const visited = new Set<string>();
   const addPackage = (name: string, fromDir: string) => {
     const dir = findPackageDir(name, fromDir);
@@ -75,6 +75,14 @@ export function servingImageFiles(projectRoot: string): ImageFile[] {
 
   for (const lib of sharedLibraries(natives)) add(lib.source, lib.target);
   return [...files].map(([target, source]) => ({ source, target })).sort((a, b) => (a.target < b.target ? -1 : 1));
+}
+
+/** This process's node, unless it is Electron's (the VS Code extension host), which is no server runtime. */
+function defaultNodeBinary(): string {
+  if (process.versions.electron) {
+    throw invalidState('The serving image needs a Node.js binary and this process runs in Electron: build it with `trellis images serving` from a terminal, or pass the path of node.');
+  }
+  return process.execPath;
 }
 
 /** What of a package the server loads: all its files except nested node_modules (dependencies come separately). */
@@ -160,17 +168,17 @@ export interface ServingImage {
 /** trellis/serving:<version>, imported when missing or when its inputs changed. */
 export async function ensureServingImage(
   docker: Docker,
-  options: { projectRoot: string; version: string; onStatus?: (line: string) => void },
+  options: { projectRoot: string; version: string; nodeBinary?: string; onStatus?: (line: string) => void },
 ): Promise<ServingImage> {
   const image = `${SERVING_REPOSITORY}:${options.version}`;
-  const files = servingImageFiles(options.projectRoot);
+  const files = servingImageFiles(options.projectRoot, options.nodeBinary);
   const inputsHash = servingImageHash(files);
   const existing = await imageIdentity(docker, image);
   if (existing) {
     const labels = (await docker.getImage(existing.id).inspect()).Config.Labels ?? {};
     if (labels[INPUTS_LABEL] === inputsHash) return { image, id: existing.id, inputsHash, built: false };
   }
-  options.onStatus?.(`building ${image} from ${files.length} files (node ${process.version}, dist/, native modules)`);
+  options.onStatus?.(`building ${image} from ${files.length} files (node, dist/, native modules)`);
   const id = await importFiles(docker, files, image, inputsHash, options.version);
   // The previous build of this tag is now untagged; remove it unless a container still uses it.
   if (existing && existing.id !== id) await docker.getImage(existing.id).remove().catch(() => undefined);
