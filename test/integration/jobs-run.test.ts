@@ -188,8 +188,12 @@ describe('cancel and queue', () => {
       const second = await post('second');
       const third = await post('third');
       assert.deepEqual([first.status, second.status, third.status], ['RUNNING', 'SCHEDULED', 'SCHEDULED']);
+      const thirdLogs = fetch(`${queued.url}/api/trellis/jobs/${third.job_id}/logs?follow=true`).then((r) => r.text());
       const cancelled = await (await fetch(`${queued.url}/api/trellis/jobs/${third.job_id}/cancel`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).json() as any;
       assert.equal(cancelled.job.status, 'KILLED', 'a queued job is cancelled at once');
+      const followed = (await thirdLogs).trim().split('\n').map((l) => JSON.parse(l));
+      assert.match(followed[0].line, /^queued: 1 jobs running, 1 waiting before this one$/);
+      assert.equal(followed.at(-1).job.status, 'KILLED', 'its followers see the end');
       await fetch(`${queued.url}/api/trellis/jobs/${second.job_id}/logs?follow=true`).then((r) => r.text());
       const runs = await Promise.all([first, second].map(async (j) => ((await (await fetch(`${queued.url}/api/2.0/mlflow/runs/get?run_id=${j.run_id}`)).json()) as any).run.info));
       assert.deepEqual(runs.map((r) => r.status), ['FINISHED', 'FINISHED']);

@@ -183,10 +183,8 @@ export class JobService {
     if (queued && this.queue.remove(queued)) {
       this.waiting.delete(jobId);
       execution.logs.add('trellis', 'cancelled before it started');
-      await execution.logs.close();
-      this.options.store.runs.logBatch(jobId, { tags: [{ key: JOB_TAG.error, value: 'cancelled before it started' }] });
-      this.options.store.runs.update(jobId, { status: 'KILLED', end_time: Date.now() });
-      this.active.delete(jobId);
+      this.closeUnstarted(execution, 'cancelled before it started');
+      await execution.detach();
       return this.get(jobId);
     }
     await execution.cancel();
@@ -269,14 +267,15 @@ export class JobService {
   /** Stops watching running containers (the next server reattaches) and closes queued jobs' runs. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const job of this.queue.drain()) {
-      await job.execution.logs.close();
-      this.options.store.runs.logBatch(job.execution.runId, { tags: [{ key: JOB_TAG.error, value: 'the platform server stopped before this queued job started; run it again' }] });
-      this.options.store.runs.update(job.execution.runId, { status: 'KILLED', end_time: Date.now() });
-      this.active.delete(job.execution.runId);
-    }
+    for (const job of this.queue.drain()) this.closeUnstarted(job.execution, 'the platform server stopped before this queued job started; run it again');
     this.waiting.clear();
     await Promise.all([...this.active.values()].map((execution) => execution.detach()));
+  }
+
+  /** A queued job that will not run: its run is KILLED with the reason; detaching it then ends its followers. */
+  private closeUnstarted(execution: JobExecution, reason: string): void {
+    this.options.store.runs.logBatch(execution.runId, { tags: [{ key: JOB_TAG.error, value: reason }] });
+    this.options.store.runs.update(execution.runId, { status: 'KILLED', end_time: Date.now() });
   }
 
   private track(execution: JobExecution): void {
