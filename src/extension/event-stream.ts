@@ -13,6 +13,8 @@ export class EventStream {
     private readonly client: TrellisClient,
     private readonly onEvent: (event: ChangeEvent) => void,
     private readonly log: (line: string) => void,
+    /** Called when the stream drops; the owner can check whether the server is still there. */
+    private readonly onDrop: () => void = () => {},
   ) {
     void this.loop();
   }
@@ -34,6 +36,7 @@ export class EventStream {
         this.log(`event stream: ${(err as Error).message}; reconnecting in ${pause} ms`);
       }
       if (this.stopped) return;
+      this.onDrop();
       await new Promise((r) => setTimeout(r, pause));
       pause = Math.min(pause * 2, 10_000);
     }

@@ -128,9 +128,22 @@ export class Platform implements vscode.Disposable {
 
   private connect(client: TrellisClient, state: PlatformState): void {
     this.connection?.events.dispose();
-    const events = new EventStream(client, (e) => this.changeEmitter.fire(e), (line) => this.log.warn(line));
+    const events = new EventStream(
+      client,
+      (e) => this.changeEmitter.fire(e),
+      (line) => this.log.warn(line),
+      () => void this.checkAlive(client),
+    );
     this.connection = { client, events };
     this.setState(state);
+  }
+
+  /** A server started elsewhere can go away without telling us: when its stream drops and /health fails, let go. */
+  private async checkAlive(client: TrellisClient): Promise<void> {
+    if (this.connection?.client !== client || (await client.health())) return;
+    if (this.connection?.client !== client) return;
+    this.log.warn(`the platform server at ${client.url} stopped answering; disconnected`);
+    this.disconnect({ kind: 'stopped' });
   }
 
   private disconnect(state: PlatformState): void {

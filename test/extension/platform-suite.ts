@@ -177,6 +177,12 @@ test('a server started elsewhere is attached to and left running on stop', async
     } finally {
       await config.update('server.url', undefined, vscode.ConfigurationTarget.Global);
     }
+
+    // Attached again, the outside server stops on its own: the window notices and falls back to stopped.
+    await vscode.commands.executeCommand('trellis.startPlatform');
+    assert.equal((api.platform.state as PlatformState).kind, 'running');
+    outside.kill('SIGTERM');
+    await eventually('the window to notice the server is gone', () => api.platform.state.kind === 'stopped', 15_000);
   } finally {
     outside.kill('SIGTERM');
   }
