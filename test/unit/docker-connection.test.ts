@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DEFAULT_DOCKER_SOCKET, resolveDockerHost } from '../../src/engines/docker/connection';
+import { connectDocker, DEFAULT_DOCKER_SOCKET, resolveDockerHost } from '../../src/engines/docker/connection';
 import { TrellisError } from '../../src/core/errors';
 
 describe('resolveDockerHost', () => {
@@ -56,5 +56,26 @@ describe('resolveDockerHost', () => {
   test('unknown schemes and named pipes are refused with the forms that work', () => {
     assert.throws(() => resolveDockerHost({ host: 'ftp://x', env: {} }), /unknown scheme 'ftp:'.*unix:\/\/, tcp:\/\/ or ssh:\/\//);
     assert.throws(() => resolveDockerHost({ host: 'npipe:////./pipe/docker_engine', env: {} }), /named pipe/);
+  });
+});
+
+describe('connectDocker', () => {
+  test('an explicit host is used as given even when DOCKER_HOST and DOCKER_CERT_PATH point elsewhere (docker-modem reads them itself)', () => {
+    const saved = { host: process.env.DOCKER_HOST, certs: process.env.DOCKER_CERT_PATH };
+    process.env.DOCKER_HOST = 'tcp://10.0.0.5:2376';
+    process.env.DOCKER_CERT_PATH = '/nonexistent-certs';
+    try {
+      const { docker, host } = connectDocker({ host: 'unix:///run/other.sock' });
+      assert.equal(host, 'unix:///run/other.sock');
+      const modem = docker.modem as unknown as { socketPath?: string; host?: string };
+      assert.equal(modem.socketPath, '/run/other.sock');
+      assert.equal(modem.host, undefined);
+      assert.equal(process.env.DOCKER_HOST, 'tcp://10.0.0.5:2376', 'the environment is left as it was');
+    } finally {
+      if (saved.host === undefined) delete process.env.DOCKER_HOST;
+      else process.env.DOCKER_HOST = saved.host;
+      if (saved.certs === undefined) delete process.env.DOCKER_CERT_PATH;
+      else process.env.DOCKER_CERT_PATH = saved.certs;
+    }
   });
 });

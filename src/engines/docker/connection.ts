@@ -36,7 +36,23 @@ export interface ResolvedDockerHost {
 
 export function connectDocker(options: ConnectOptions = {}): DockerConnection {
   const resolved = resolveDockerHost(options);
-  return { docker: new Docker(resolved.options), host: resolved.host, local: resolved.local };
+  return { docker: withoutDockerEnv(() => new Docker(resolved.options)), host: resolved.host, local: resolved.local };
+}
+
+/**
+ * docker-modem reads DOCKER_HOST and DOCKER_CERT_PATH (and opens the certificates) in its constructor even
+ * when given every option, so a stale variable could break or redirect an explicit host. The options are
+ * already resolved from them; the constructor runs with them unset (synchronously: nothing else sees it).
+ */
+function withoutDockerEnv<T>(construct: () => T): T {
+  const names = ['DOCKER_HOST', 'DOCKER_TLS_VERIFY', 'DOCKER_CERT_PATH', 'DOCKER_PATH_PREFIX', 'DOCKER_CLIENT_TIMEOUT'];
+  const saved = names.map((n) => [n, process.env[n]] as const);
+  for (const n of names) delete process.env[n];
+  try {
+    return construct();
+  } finally {
+    for (const [n, v] of saved) if (v !== undefined) process.env[n] = v;
+  }
 }
 
 /** Pure: turns the explicit host / environment into dockerode options (unit-tested without an engine). */
