@@ -41,6 +41,8 @@ export interface JobServiceOptions {
 
 export const JOB_DEFAULTS = { maxConcurrent: 2, statsIntervalMs: 5_000, stopGraceSeconds: 10 } as const;
 
+const RECONCILE_WAIT_ON_CLOSE_MS = 5_000;
+
 /** Name the host uses for itself inside job containers (ExtraHosts host-gateway). */
 const HOST_FROM_CONTAINER = 'host.docker.internal';
 
@@ -267,6 +269,11 @@ export class JobService {
   /** Stops watching running containers (the next server reattaches) and closes queued jobs' runs. */
   async close(): Promise<void> {
     this.closed = true;
+    // A reconcile in progress adopts containers into this server: let it finish, but never hang a shutdown
+    // on an engine that does not answer.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.reconciled, new Promise((r) => (timer = setTimeout(r, RECONCILE_WAIT_ON_CLOSE_MS)))]);
+    clearTimeout(timer);
     for (const job of this.queue.drain()) this.closeUnstarted(job.execution, 'the platform server stopped before this queued job started; run it again');
     this.waiting.clear();
     await Promise.all([...this.active.values()].map((execution) => execution.detach()));
