@@ -111,6 +111,33 @@ test('a run logged over the MLflow REST API appears in the Experiments tree, ref
   tree.setFilter('');
 });
 
+test('sorting runs by a metric orders them on the server and shows that metric', async () => {
+  const experiment = await mlflow('GET', 'experiments/get-by-name?experiment_name=in-host');
+  const experiment_id = experiment.experiment.experiment_id;
+  const { run } = await mlflow('POST', 'runs/create', { experiment_id, run_name: 'wide', start_time: Date.now() });
+  await mlflow('POST', 'runs/log-batch', {
+    run_id: run.info.run_id,
+    metrics: [
+      { key: 'loss', value: 0.5, step: 0, timestamp: Date.now() },
+      { key: 'accuracy', value: 0.97, step: 0, timestamp: Date.now() },
+    ],
+  });
+  const tree = api.trees.experiments;
+  const node = ((await tree.getChildren()) as ExperimentsNode[]).find((n) => n.kind === 'experiment' && n.experiment.experiment_id === experiment_id);
+  const labels = async () => ((await tree.getChildren(node)) as ExperimentsNode[]).map((n) => `${tree.getTreeItem(n).label}: ${tree.getTreeItem(n).description}`.replace(/ · .*$/, ''));
+  try {
+    tree.setOrder({ orderBy: 'metrics.`loss` ASC', label: 'loss, lowest first' });
+    assert.deepEqual(await labels(), ['baseline: loss 0.25', 'wide: loss 0.5']);
+    tree.setOrder({ orderBy: 'metrics.`loss` DESC', label: 'loss, highest first' });
+    assert.deepEqual(await labels(), ['wide: loss 0.5', 'baseline: loss 0.25']);
+    tree.setOrder({ orderBy: 'metrics.`accuracy` DESC', label: 'accuracy, highest first' });
+    assert.equal((await labels())[0], 'wide: accuracy 0.97', 'the sort metric is the one shown');
+  } finally {
+    tree.setOrder({ orderBy: 'attributes.start_time DESC', label: 'newest first' });
+    await mlflow('POST', 'runs/delete', { run_id: run.info.run_id });
+  }
+});
+
 test('Set Alias through the command moves the alias in the registry', async () => {
   const experiment = await mlflow('GET', 'experiments/get-by-name?experiment_name=in-host');
   const { runs } = await mlflow('POST', 'runs/search', { experiment_ids: [experiment.experiment.experiment_id] });
