@@ -6,8 +6,8 @@
 import type { CommonFromWebview } from './common';
 
 export interface EndpointMonitorState {
-  /** The server scraped: the platform server, or one `trellis serve` announced. */
-  url: string;
+  /** A server `trellis serve` announced; absent for the platform server (whose port changes between sessions). */
+  url?: string;
   /** Model shown; all when absent. */
   model?: string;
 }
@@ -36,7 +36,8 @@ export interface DriftInfo {
 }
 
 export type EndpointMonitorToWebview =
-  | { type: 'target'; url: string; intervalMs: number }
+  /** `platform`: the scraped server is the platform's own. */
+  | { type: 'target'; url: string; platform: boolean; intervalMs: number }
   /** One scrape: Prometheus text at `at` (epoch ms); routes and drift are null where the server has no such API. */
   | { type: 'sample'; at: number; metrics: string; routes: RouteInfo[] | null; drift: DriftInfo[] | null }
   | { type: 'error'; message: string };

@@ -28,6 +28,7 @@ const FIGURES: { id: string; title: string; value: (s: IntervalStats) => number 
 
 export function startEndpointMonitor(root: HTMLElement): void {
   let state: EndpointMonitorState | undefined;
+  let target = '';
   let previous: { at: number; samples: PromSample[] } | undefined;
   const history: Point[] = [];
   let routes: RouteInfo[] | null = null;
@@ -40,8 +41,10 @@ export function startEndpointMonitor(root: HTMLElement): void {
     switch (m.type) {
       case 'target': {
         const saved = host.restored();
-        state = { url: m.url, ...(saved?.url === m.url && saved.model ? { model: saved.model } : {}) };
+        const url = m.platform ? undefined : m.url;
+        state = { ...(url ? { url } : {}), ...(saved?.url === url && saved?.model ? { model: saved.model } : {}) };
         host.save(state);
+        target = m.url;
         if (!laidOut) layout();
         return;
       }
@@ -94,9 +97,9 @@ export function startEndpointMonitor(root: HTMLElement): void {
     append(
       views.header,
       el('h1', {}, 'Endpoint monitor'),
-      el('p', { class: 'muted' }, `${s.url} · ${latest ? `updated ${new Date(latest.at).toLocaleTimeString()}` : 'waiting for two scrapes…'}`),
+      el('p', { class: 'muted' }, `${target} · ${latest ? `updated ${new Date(latest.at).toLocaleTimeString()}` : 'waiting for two scrapes…'}`),
       el('div', { class: 'toolbar' }, dropdown([{ value: '', label: 'All models' }, ...models.map((m) => ({ value: m, label: m }))], s.model ?? '', (v) => {
-        state = { url: s.url, ...(v ? { model: v } : {}) };
+        state = { ...(s.url ? { url: s.url } : {}), ...(v ? { model: v } : {}) };
         host.save(state);
         host.post({ type: 'selectModel', model: v || null });
         render();

@@ -29,7 +29,7 @@ export class EndpointMonitorPanel extends Panel<EndpointMonitorToWebview, Endpoi
   protected async onReady(): Promise<void> {
     const client = await this.target();
     this.panel.title = `Monitor: ${new URL(client.url).host}`;
-    this.post({ type: 'target', url: client.url, intervalMs: INTERVAL_MS });
+    this.post({ type: 'target', url: client.url, platform: client === (await this.deps.client()), intervalMs: INTERVAL_MS });
     this.stop();
     await this.scrape();
     this.timer = setInterval(() => void this.scrape(), INTERVAL_MS);

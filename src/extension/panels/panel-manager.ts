@@ -68,7 +68,7 @@ export class PanelManager implements vscode.Disposable {
     else if (kind === 'compareRuns' && ids.length >= 2) [key, created] = [`compareRuns:${[...ids].sort().join(',')}`, new CompareRunsPanel(panel, this.deps, ids)];
     else if (kind === 'modelVersions' && str(s.model)) [key, created] = [`modelVersions:${s.model}`, new ModelVersionsPanel(panel, this.deps, s.model as string)];
     else if (kind === 'loadTestReport' && str(s.runId)) [key, created] = [`loadTestReport:${s.runId}`, new LoadTestReportPanel(panel, this.deps, s.runId as string)];
-    else if (kind === 'endpointMonitor' && str(s.url)) [key, created] = [`endpointMonitor:${s.url}`, new EndpointMonitorPanel(panel, this.deps, s.url as string)];
+    else if (kind === 'endpointMonitor') [key, created] = [`endpointMonitor:${str(s.url) ?? 'platform'}`, new EndpointMonitorPanel(panel, this.deps, str(s.url))];
     if (!created) {
       // Saved before its first message arrived: nothing says what it showed.
       this.log.warn(`could not restore a ${VIEW_TYPES[kind]} panel: its saved state names nothing to show`);
