@@ -4,6 +4,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { chownSync } from 'node:fs';
 import { ensureBusyboxImage, testDockerEngine } from '../support/docker-engine';
 import { tempDir } from '../support/platform';
 import { CLI, REPO, cli, ensureBuilt } from '../fixtures/processes';
@@ -50,6 +51,28 @@ test('bad flags are refused before anything runs', async () => {
   assert.match(badEnv.stderr, /--env 'NOEQUALS' is not KEY=VALUE/);
   const gpus = await cli(dir, 'run', '--experiment', 'cli', '--image', image, '--gpus', '"device=0,1"', '--', 'true');
   assert.match(gpus.stderr, /has none .*Run without --gpus to train on the CPU/);
+});
+
+test('a Docker socket the user may not open: refused, saying how to get access', { skip: process.getuid?.() !== 0 && 'needs root to run the CLI as another user' }, async () => {
+  // The engine's socket is root:docker 0660; the CLI runs as nobody, who is in neither.
+  const { dir: own, cleanup: done } = tempDir('trellis-jobs-eacces-');
+  try {
+    chownSync(own, 65534, 65534);
+    const child = spawn(process.execPath, [CLI, '-d', own, 'run', '--experiment', 'denied', '--image', image, '--', 'true'], {
+      cwd: own,
+      env: { PATH: process.env.PATH, DOCKER_HOST: process.env.DOCKER_HOST, HOME: own },
+      uid: 65534,
+      gid: 65534,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    assert.equal(code, 1, stderr);
+    assert.match(stderr, /Permission denied on the Docker socket .*docker group/);
+  } finally {
+    done();
+  }
 });
 
 test('Ctrl-C cancels the job: SIGTERM reaches the container and the run is KILLED', async () => {
