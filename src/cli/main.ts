@@ -6,8 +6,15 @@ import { serverCommand } from './commands/server';
 import { experimentsCommand } from './commands/experiments';
 import { runsCommand } from './commands/runs';
 import { modelsCommand } from './commands/models';
+import { modelsReferenceCommand } from './commands/models-reference';
 import { loadtestCommand } from './commands/loadtest';
 import { serveCommand } from './commands/serve';
+import { runCommand } from './commands/run';
+import { jobsCommand } from './commands/jobs';
+import { sweepCommand } from './commands/sweep';
+import { doctorCommand } from './commands/doctor';
+import { imagesCommand } from './commands/images';
+import { endpointsCommand } from './commands/endpoints';
 
 const program = new Command('trellis')
   .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
@@ -31,8 +38,15 @@ serverCommand(program, globals);
 experimentsCommand(program, globals);
 runsCommand(program, globals);
 modelsCommand(program, globals);
+modelsReferenceCommand(program, globals);
 loadtestCommand(program, globals);
 serveCommand(program, globals);
+runCommand(program, globals);
+jobsCommand(program, globals);
+sweepCommand(program, globals);
+doctorCommand(program, globals);
+imagesCommand(program);
+endpointsCommand(program, globals);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);
