@@ -336,7 +336,9 @@ export function startRunDashboard(root: HTMLElement): void {
       return;
     }
     for (const log of logs) {
-      append(views.logs, el('h3', {}, log.path), el('pre', { class: 'log-tail' }, `${log.truncated ? '…\n' : ''}${log.lines.join('\n')}`));
+      const pre = el('pre', { class: 'log-tail' }, `${log.truncated ? '…\n' : ''}${log.lines.join('\n')}`);
+      append(views.logs, el('h3', {}, log.path), pre);
+      requestAnimationFrame(() => (pre.scrollTop = pre.scrollHeight)); // a tail: the newest lines in view
     }
   }
 }
