@@ -60,10 +60,6 @@ export class JobExecution {
     });
   }
 
-  get containerId(): string | undefined {
-    return this.container?.id;
-  }
-
   /** Creates and starts the container; a failure closes the run as FAILED with the engine's reason. */
   async start(body: Docker.ContainerCreateOptions): Promise<void> {
     try {
@@ -72,6 +68,8 @@ export class JobExecution {
       this.setTags([{ key: JOB_TAG.containerId, value: this.container.id }]);
       if (this.cancelRequested) return void (await this.finish(undefined));
       await this.container.start();
+      // A cancel that came while the container was being started found nothing running yet to stop.
+      if (this.cancelRequested) await stopContainer(this.container, this.ctx.stopGraceSeconds);
     } catch (err) {
       await this.finish(undefined, engineError(err, { image: body.Image }).message);
       return;
