@@ -22,13 +22,14 @@ let platform: Platform | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<TrellisApi> {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Trellis', { log: true });
-  const [{ Platform }, { PlatformStatusBar }, { ArtifactDocuments, ARTIFACT_SCHEME }, trees, resources, commands] = await Promise.all([
+  const [{ Platform }, { PlatformStatusBar }, { ArtifactDocuments, ARTIFACT_SCHEME }, trees, resources, commands, { JobLogDocuments, JOB_LOG_SCHEME }] = await Promise.all([
     import('./platform.js'),
     import('./status-bar.js'),
     import('./artifact-documents.js'),
     Promise.all([import('./trees/experiments-tree.js'), import('./trees/models-tree.js')]),
     import('./trees/resource-trees.js'),
-    Promise.all([import('./commands/platform-commands.js'), import('./commands/run-commands.js'), import('./commands/model-commands.js')]),
+    Promise.all([import('./commands/platform-commands.js'), import('./commands/run-commands.js'), import('./commands/model-commands.js'), import('./commands/job-commands.js')]),
+    import('./job-logs.js'),
   ]);
   platform = new Platform(context.extensionPath, context.globalStorageUri.fsPath, log);
   const p = platform;
@@ -38,6 +39,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
   const endpoints = new resources.EndpointsTree(p);
   const clusters = new resources.ClustersTree(p);
   const all = [experiments, models, jobs, endpoints, clusters];
+  const jobLogs = new JobLogDocuments(p);
 
   const experimentsView = vscode.window.createTreeView('trellis.experiments', { treeDataProvider: experiments, canSelectMany: true, showCollapseAll: true });
   experiments.attachView(experimentsView);
@@ -52,9 +54,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
     vscode.window.registerTreeDataProvider('trellis.clusters', clusters),
     new PlatformStatusBar(p),
     vscode.workspace.registerTextDocumentContentProvider(ARTIFACT_SCHEME, new ArtifactDocuments(p)),
+    jobLogs,
+    vscode.workspace.registerTextDocumentContentProvider(JOB_LOG_SCHEME, jobLogs),
     ...commands[0].platformCommands(p, context.extensionPath, () => all.forEach((t) => t.refresh())),
     ...commands[1].runCommands(p, experiments),
     ...commands[2].modelCommands(p, models),
+    ...commands[3].jobCommands(p, jobs),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('trellis.clusters')) clusters.refresh();
       if (p.state.kind === 'running' && (e.affectsConfiguration('trellis.server.url') || e.affectsConfiguration('trellis.dataDir'))) {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import * as esbuild from 'esbuild';
 import { outputDir, repoRoot, startWorkbench } from '../support/workbench';
+import { ensureBusyboxImage, testDockerEngine } from '../support/docker-engine';
 import type { Result } from '../extension/harness';
 
 test('extension-host integration tests (test/extension) pass inside a real workbench', { timeout: 180_000 }, async (t) => {
@@ -29,7 +30,16 @@ test('extension-host integration tests (test/extension) pass inside a real workb
   });
   spawnSync('mkdir', ['-p', workspace]);
   const out = outputDir('e2e', 'extension-host');
-  const workbench = await startWorkbench({ workspace, extensionTestsPath: bundle, outDir: out, env: { TRELLIS_EXTENSION_TEST_RESULTS: results } });
+  // The Jobs test runs a container: the private test engine and its local busybox image, through the
+  // environment the extension host (and the platform server it spawns) inherits.
+  const engine = await testDockerEngine();
+  const image = await ensureBusyboxImage(engine.docker);
+  const workbench = await startWorkbench({
+    workspace,
+    extensionTestsPath: bundle,
+    outDir: out,
+    env: { TRELLIS_EXTENSION_TEST_RESULTS: results, DOCKER_HOST: engine.host, TRELLIS_TEST_IMAGE: image },
+  });
   try {
     const deadline = Date.now() + 120_000;
     while (!existsSync(results) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 250));

@@ -162,6 +162,40 @@ test('Set Alias through the command moves the alias in the registry', async () =
   });
 });
 
+test('a training job shows in the Jobs view with live status, and its logs open in an editor', async () => {
+  const image = process.env.TRELLIS_TEST_IMAGE;
+  assert.ok(image, 'the driver passes a local image in TRELLIS_TEST_IMAGE (and the engine in DOCKER_HOST)');
+  const url = api.platform.state.kind === 'running' ? api.platform.state.url : '';
+  const trellis = async (path: string, body?: unknown) => {
+    const res = await fetch(`${url}/api/trellis/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body ?? {}) });
+    const json = (await res.json()) as any;
+    assert.ok(res.ok, `${path}: ${JSON.stringify(json)}`);
+    return json;
+  };
+  // The trap makes the shell (PID 1, which ignores SIGTERM by default) end at once on cancel.
+  const { job } = await trellis('jobs', { experiment_name: 'jobs', run_name: 'echo-job', image, command: ['sh', '-c', 'trap "exit 143" TERM; echo hello-from-job; sleep 60 & wait'] });
+  const tree = api.trees.jobs;
+  const rowOf = async () => {
+    const nodes = (await tree.getChildren()) as any[];
+    const node = nodes.find((n) => n.kind === 'resource' && n.job?.job_id === job.job_id);
+    return node && { node, item: tree.getTreeItem(node) };
+  };
+  const running = await eventually('the job to show as running', async () => {
+    const row = await rowOf();
+    return row && String(row.item.description).startsWith('running') ? row : undefined;
+  }, 30_000);
+  assert.equal(running.item.label, 'echo-job');
+  assert.equal(running.item.contextValue, 'job.active');
+
+  await vscode.commands.executeCommand('trellis.showJobLogs', running.node);
+  await eventually('the job output in the log editor', () => vscode.window.activeTextEditor?.document.getText().includes('hello-from-job'), 15_000);
+
+  await trellis(`jobs/${job.job_id}/cancel`);
+  await eventually('the Jobs view to show the job killed', async () => String((await rowOf())?.item.description).startsWith('killed'), 15_000);
+  await eventually('the log editor to show the end of the job', () => vscode.window.activeTextEditor?.document.getText().includes('--- job killed'), 15_000);
+  await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+});
+
 test('Doctor shows the CLI checks in an editor', async () => {
   await vscode.commands.executeCommand('trellis.doctor');
   const text = await eventually('the doctor report to open', () => vscode.window.activeTextEditor?.document.getText());

@@ -16,7 +16,7 @@ interface Listed {
 }
 
 export type ResourceNode =
-  | { kind: 'resource'; contextValue: string; label: string; description?: string; tooltip?: string; icon: string; children?: ResourceNode[] }
+  | { kind: 'resource'; contextValue: string; label: string; description?: string; tooltip?: string; icon: string; children?: ResourceNode[]; job?: JobView }
   | { kind: 'message'; label: string; icon?: string };
 
 abstract class ResourceTree extends RefreshingTree<ResourceNode> {
@@ -77,6 +77,7 @@ export class JobsTree extends ResourceTree {
       description: [j.status.toLowerCase(), j.image].join(' · '),
       tooltip: `job ${j.job_id} (run ${j.run_id})\n${j.image} ${j.command.join(' ')}${j.error ? `\n${j.error}` : ''}`,
       icon: JOB_ICONS[j.status] ?? 'circle-outline',
+      job: j,
     }));
   }
 }
