@@ -1,11 +1,8 @@
 import type { Command } from 'commander';
-import { join, resolve } from 'node:path';
-import { VERSION } from '../../core/version';
-import { openStore } from '../../core/store';
+import { resolve } from 'node:path';
 import { connectDocker } from '../../engines/docker/connection';
-import { resolveModelRef } from '../../services/serving/model-resolver';
-import { ensureServingImage } from '../../services/containers/serving-image';
-import { listServingContainers, servingFromDataDir, startServingContainers, stopServingContainers } from '../../services/containers/serving-containers';
+import { listServingContainers, stopServingContainers } from '../../services/containers/serving-containers';
+import { startContainerReplicas } from '../container-replicas';
 import type { GlobalOptions } from '../connect';
 import { print, table } from '../format';
 import { wholeNumber } from '../flags';
@@ -24,27 +21,12 @@ export function endpointsCommand(program: Command, globals: () => GlobalOptions)
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .option('--json', 'print the replicas as JSON')
     .action(async (opts: { model: string; replicas: string; gpus?: string; dockerHost?: string; json?: boolean }) => {
-      const replicas = wholeNumber('--replicas', opts.replicas, 1, 64);
-      const dataDir = resolve(globals().dataDir);
-      const store = openStore(dataDir);
-      let model;
-      try {
-        model = resolveModelRef(store, opts.model);
-      } finally {
-        store.db.close();
-      }
-      const { docker, host } = connectDocker({ host: opts.dockerHost || undefined });
       const log = (line: string) => process.stderr.write(`${line}\n`);
-      // The bundle runs from dist/: the project (dist/, node_modules/) is the folder above it.
-      const { image } = await ensureServingImage(docker, { projectRoot: join(__dirname, '..'), version: VERSION, onStatus: log });
-      const started = await startServingContainers(docker, {
-        image,
-        model: { name: model.name, version: model.version },
-        source: servingFromDataDir(dataDir, model),
-        replicas,
+      const { model, replicas: started } = await startContainerReplicas(resolve(globals().dataDir), opts.model, {
+        replicas: wholeNumber('--replicas', opts.replicas, 1, 64),
         ...(opts.gpus ? { gpus: opts.gpus } : {}),
-        onStatus: log,
-        host,
+        ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}),
+        log,
       });
       print(started, Boolean(opts.json), () =>
         [
