@@ -41,7 +41,10 @@ const submit = (fields: Record<string, unknown>) => api('POST', '/api/trellis/jo
 before(async () => {
   const engine = await testDockerEngine();
   image = await ensureBusyboxImage(engine.docker);
-  ({ dir: dataDir, cleanup } = tempDir('trellis-jobs-'));
+  // The usual layout: the data directory (.trellis) inside the workspace folder.
+  let workspaceRoot: string;
+  ({ dir: workspaceRoot, cleanup } = tempDir('trellis-jobs-'));
+  dataDir = join(workspaceRoot, '.trellis');
   server = await startPlatformServer({ dataDir, version: 'test', log: () => {}, jobs: { statsIntervalMs: 200, stopGraceSeconds: 1, maxConcurrent: 4 } });
 });
 after(async () => {
@@ -109,6 +112,15 @@ describe('a job that succeeds', () => {
     assert.ok(listed.body.jobs.some((j: any) => j.job_id === job.job_id));
     const savedLogs = await (await fetch(`${server.url}/api/trellis/jobs/${job.job_id}/logs`)).text();
     assert.match(savedLogs, /"line":"lr is 0.01"/, 'a finished job\'s logs are read from its artifacts');
+  });
+
+  test('the platform\'s data directory inside the workspace is hidden from the job', async () => {
+    const r = await submit({ workspace: join(dataDir, '..'), command: ['sh', '-c', 'ls -A /workspace/.trellis | wc -l; ls -A /workspace | grep -c .'] });
+    const { lines, job } = await follow(r.body.job.job_id);
+    assert.equal(job.status, 'FINISHED');
+    const [inDataDir, inWorkspace] = lines.filter((l) => l.stream === 'stdout').map((l) => Number(l.line));
+    assert.equal(inDataDir, 0, 'no database, artifacts or tokens');
+    assert.ok(inWorkspace! > 0, 'the rest of the workspace is there');
   });
 
   test('the tracker port for containers requires the token', async () => {

@@ -27,6 +27,8 @@ export interface ContainerSpec {
   labels: Record<string, string>;
   workingDir?: string;
   mounts: BindMount[];
+  /** Container paths covered by an empty tmpfs, hiding what a bind mount would show there. */
+  hidden?: string[];
   /** Whole CPUs, e.g. 1.5. */
   cpus?: number;
   memoryBytes?: number;
@@ -51,7 +53,10 @@ export function containerCreateBody(spec: ContainerSpec): Docker.ContainerCreate
     AttachStderr: true,
     HostConfig: {
       // Type 'bind' (not Binds): a missing source is an error instead of an empty folder created as root.
-      Mounts: spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+      Mounts: [
+        ...spec.mounts.map((m) => ({ Type: 'bind' as const, Source: m.source, Target: m.target, ReadOnly: m.readOnly })),
+        ...(spec.hidden ?? []).map((target) => ({ Type: 'tmpfs' as const, Source: '', Target: target })),
+      ],
       ExtraHosts: spec.extraHosts ?? [],
       ...(spec.cpus ? { NanoCpus: Math.round(spec.cpus * 1e9) } : {}),
       // Swap as large as memory means no swap: going past the limit is an OOM kill, not a slow crawl.

@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, isAbsolute, join, posix, relative, sep } from 'node:path';
 import type Docker from 'dockerode';
 import type { KeyValue, RunStatus } from '../../core/entities';
 import { invalidParameter, invalidState, notFound, TrellisError } from '../../core/errors';
@@ -320,6 +320,17 @@ export class JobService {
     return job.started.then(() => execution.done);
   }
 
+  /**
+   * The platform's data directory as the container would see it through the workspace mount (it usually
+   * is `.trellis` inside the workspace): hidden, so a job reads neither the database nor the tokens.
+   */
+  private dataDirInWorkspace(workspace: string | undefined): string[] {
+    if (!workspace) return [];
+    const rel = relative(workspace, this.options.dataDir);
+    if (rel === '' || rel.startsWith('..') || isAbsolute(rel)) return [];
+    return [posix.join(WORKSPACE_IN_CONTAINER, ...rel.split(sep))];
+  }
+
   /** Builds the job's image, its output shown to followers as Trellis lines; records the image's ID. */
   private async build(job: PendingJob): Promise<string> {
     const { execution, spec } = job;
@@ -369,6 +380,7 @@ export class JobService {
         { source: outputsDir(this.options.dataDir, runId), target: OUTPUTS_IN_CONTAINER, readOnly: false },
         ...spec.mounts,
       ],
+      hidden: this.dataDirInWorkspace(spec.workspace),
       cpus: spec.cpus,
       memoryBytes: spec.memoryBytes,
       shmSizeBytes: spec.shmSizeBytes,
