@@ -89,7 +89,12 @@ test('the rest of the create body: the image by ID, env for MLflow, mounts, labe
   assert.equal(env.MLFLOW_RUN_ID, body.Labels['trellis.run_id']);
   assert.equal(env.MLFLOW_EXPERIMENT_ID, body.Labels['trellis.experiment_id']);
   assert.deepEqual(body.HostConfig.ExtraHosts, ['host.docker.internal:host-gateway']);
-  assert.deepEqual(body.HostConfig.Mounts.map((m: any) => [m.Type, m.Target, m.ReadOnly]), [['bind', '/workspace', true], ['bind', '/outputs', false]]);
+  // The data directory (here <workspace>/data) is covered by an empty tmpfs.
+  assert.deepEqual(body.HostConfig.Mounts.map((m: any) => [m.Type, m.Target, m.ReadOnly]), [
+    ['bind', '/workspace', true],
+    ['bind', '/outputs', false],
+    ['tmpfs', '/workspace/data', undefined],
+  ]);
   assert.equal(body.WorkingDir, '/workspace');
   assert.deepEqual(Object.keys(body.Labels).sort(), ['trellis.data_dir', 'trellis.experiment_id', 'trellis.job_id', 'trellis.kind', 'trellis.run_id']);
   assert.equal(body.Labels['trellis.data_dir'], join(dir, 'data'));
