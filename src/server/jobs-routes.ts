@@ -59,7 +59,14 @@ function streamLogs(res: ServerResponse, jobs: JobService, id: string, follow: b
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
   const write = (line: LogLine) => res.write(`${JSON.stringify(line)}\n`);
   const end = () => {
-    if (!res.writableEnded) res.end(`${JSON.stringify({ end: true, job: jobs.get(id) })}\n`);
+    if (res.writableEnded || res.destroyed) return;
+    let job: unknown = null;
+    try {
+      job = jobs.get(id);
+    } catch {
+      /* the run was deleted while followed: the stream still ends cleanly */
+    }
+    res.end(`${JSON.stringify({ end: true, job })}\n`);
   };
   const live = jobs.followLogs(id, write);
   if (!live) {
