@@ -11,6 +11,7 @@ import type { ExperimentsNode } from '../../src/extension/trees/experiments-tree
 import type { ModelsNode } from '../../src/extension/trees/models-tree';
 import { artifactUri } from '../../src/extension/artifact-documents';
 import { processAlive, readServerFile } from '../../src/core/server-file';
+import { mlpModel } from '../fixtures/onnx-models';
 import { eventually, test } from './harness';
 
 const extension = vscode.extensions.getExtension<TrellisApi>('trellis-dev.trellis');
@@ -194,6 +195,36 @@ test('a training job shows in the Jobs view with live status, and its logs open 
   await eventually('the Jobs view to show the job killed', async () => String((await rowOf())?.item.description).startsWith('killed'), 15_000);
   await eventually('the log editor to show the end of the job', () => vscode.window.activeTextEditor?.document.getText().includes('--- job killed'), 15_000);
   await vscode.commands.executeCommand('workbench.action.closeActiveEditor');
+});
+
+test('a model served with `trellis serve` shows in the Endpoints view, ready, with its model', async () => {
+  // A real ONNX model (written with onnx-proto) registered over REST, then served by the CLI on this data directory.
+  const experiment = await mlflow('GET', 'experiments/get-by-name?experiment_name=in-host');
+  const { run } = await mlflow('POST', 'runs/create', { experiment_id: experiment.experiment.experiment_id, run_name: 'mlp' });
+  const url = api.platform.state.kind === 'running' ? api.platform.state.url : '';
+  const put = await fetch(`${url}/api/2.0/mlflow-artifacts/artifacts/${run.info.artifact_uri.replace('mlflow-artifacts:/', '')}/model/model.onnx`, { method: 'PUT', body: mlpModel({ hidden: 8 }).bytes });
+  assert.equal(put.status, 200);
+  await mlflow('POST', 'registered-models/create', { name: 'served' });
+  await mlflow('POST', 'model-versions/create', { name: 'served', source: `${run.info.artifact_uri}/model`, run_id: run.info.run_id });
+  await mlflow('POST', 'registered-models/alias', { name: 'served', alias: 'prod', version: '1' });
+
+  const cli = join(extension!.extensionPath, 'dist', 'cli.js');
+  const serve = spawn(process.execPath, [cli, '--data-dir', dataDir(), 'serve', '--model', 'served@prod', '--port', '0', '--workers', '1'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  serve.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+  try {
+    const tree = api.trees.endpoints;
+    const endpoint = await eventually(`the endpoint in the Endpoints view (serve said: ${stderr})`, async () => {
+      tree.refresh();
+      const nodes = (await tree.getChildren()) as any[];
+      return nodes.find((n) => n.kind === 'resource' && tree.getTreeItem(n).description === 'ready');
+    }, 30_000);
+    assert.match(String(tree.getTreeItem(endpoint).label), /^127\.0\.0\.1:\d+$/);
+    const models = ((await tree.getChildren(endpoint)) as any[]).map((n) => `${tree.getTreeItem(n).label} ${tree.getTreeItem(n).description}`);
+    assert.deepEqual(models, ['served v1 served@prod']);
+  } finally {
+    serve.kill('SIGTERM');
+  }
 });
 
 test('Doctor shows the CLI checks in an editor', async () => {
