@@ -147,7 +147,15 @@ export async function streamStats(container: Docker.Container, onSample: (sample
       buffered += chunk.toString('utf8');
       const lines = buffered.split('\n');
       buffered = lines.pop()!;
-      for (const line of lines) if (line.trim()) onSample(statsSample(JSON.parse(line) as Docker.ContainerStats));
+      for (const line of lines) {
+        let stats: Docker.ContainerStats;
+        try {
+          stats = JSON.parse(line) as Docker.ContainerStats;
+        } catch {
+          continue; // not a reading (an engine's stray line): skip it rather than fail the job's watch
+        }
+        onSample(statsSample(stats));
+      }
     });
     for (const event of ['end', 'close', 'error']) stream.on(event, () => resolve());
     signal.addEventListener('abort', () => stream.destroy(), { once: true });
