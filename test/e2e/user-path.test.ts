@@ -1,6 +1,7 @@
 // A user's path in a real workbench (code-server + Chromium), from an empty workspace: start the
 // platform from the palette → a run logged through the MLflow REST API appears in the explorer → its
-// dashboard shows the chart → compare two runs → register a model version and set an alias.
+// dashboard shows the chart → compare two runs → register a model version and set an alias → filter
+// runs with the search grammar → delete a run.
 // Runs twice: with the repository as a development extension, and with the .vsix that `npm run package`
 // builds, installed through code-server's --install-extension. Every step saves a screenshot.
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -183,6 +184,25 @@ function userPath(kind: 'dev' | 'vsix') {
       assert.equal(body.model_version?.version, '1');
       assert.equal(body.model_version?.run_id, logged.runIds[1]);
       assert.match(body.model_version?.source, /\/model$/);
+    });
+
+    test('filter runs with the search grammar', async () => {
+      const experiments = wb.page.locator('.part.sidebar .pane', { has: wb.page.locator('.pane-header', { hasText: 'Experiments' }) });
+      await experiments.locator('.pane-header').hover();
+      await experiments.locator('.pane-header .action-label[aria-label="Filter Runs"]').click();
+      const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+      // The server checks the grammar while typing: a broken filter shows its message and is not applied.
+      await input.fill('metrics.loss <');
+      await wb.page.locator('.quick-input-widget .quick-input-message', { hasText: /filter|expected|invalid/i }).waitFor();
+      await input.fill('metrics.loss < 0.1');
+      await wb.page.locator('.quick-input-widget .quick-input-message', { hasText: /filter|expected|invalid/i }).waitFor({ state: 'hidden' });
+      await wb.page.keyboard.press('Enter');
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').waitFor({ state: 'detached' });
+      await treeRow(wb.page, 'Experiments', 'lr-0.1').waitFor();
+      await experiments.locator('.pane-body', { hasText: 'Filter: metrics.loss < 0.1' }).waitFor();
+      await wb.screenshot('runs-filtered');
+      await experiments.locator('.pane-header .action-label[aria-label="Clear Run Filter"]').click();
+      await treeRow(wb.page, 'Experiments', 'lr-0.01').waitFor();
     });
 
     test('delete a run after confirming', async () => {

@@ -201,8 +201,10 @@ export class ExperimentsTree extends RefreshingTree<ExperimentsNode> {
 
   private describe(): void {
     if (!this.view) return;
-    const parts = [this.filter && `filter: ${this.filter}`, this.order.orderBy !== 'attributes.start_time DESC' && `sorted ${this.order.label}`].filter(Boolean);
-    this.view.description = parts.join(' · ') || undefined;
+    // The header is narrow beside its buttons: a short mark there, the full filter and order above the tree.
+    const parts = [this.filter && `Filter: ${this.filter}`, this.order.orderBy !== 'attributes.start_time DESC' && `Sorted: ${this.order.label}`].filter(Boolean);
+    this.view.description = this.filter ? 'filtered' : undefined;
+    this.view.message = parts.join(' · ') || undefined;
   }
 }
 
