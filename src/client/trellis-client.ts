@@ -1,5 +1,8 @@
 import type { Experiment, ModelVersion, Page, RegisteredModel, Run, ViewType } from '../core/entities';
 import type { FileInfo } from '../core/artifacts';
+import type { JobRequest } from '../services/jobs/job-spec';
+import type { JobView } from '../services/jobs/job-records';
+import type { LogLine as JobLogLine } from '../services/jobs/log-capture';
 
 /** An error answered by the server, with MLflow's error code. */
 export class ApiError extends Error {
@@ -138,6 +141,78 @@ export class TrellisClient {
     await this.mlflow('DELETE', 'registered-models/alias', { name, alias });
   }
 
+  async deleteRun(runId: string): Promise<void> {
+    await this.mlflow('POST', 'runs/delete', { run_id: runId });
+  }
+
+  async deleteExperiment(experimentId: string): Promise<void> {
+    await this.mlflow('POST', 'experiments/delete', { experiment_id: experimentId });
+  }
+
+  /** The bytes of one artifact of a run (`artifactUri` is the run's `mlflow-artifacts:/…` root). */
+  async readArtifact(artifactUri: string, path: string): Promise<Uint8Array> {
+    const root = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
+    const target = `${this.url}/api/2.0/mlflow-artifacts/artifacts/${[root, path].map((p) => p.split('/').map(encodeURIComponent).join('/')).join('/')}`;
+    const res = await fetch(target, { headers: this.authHeaders() });
+    if (!res.ok) throw new ApiError('HTTP_ERROR', `Reading artifact '${path}' failed: HTTP ${res.status}.`, res.status);
+    return new Uint8Array(await res.arrayBuffer());
+  }
+
+  /**
+   * A Trellis control-API listing (e.g. `/api/trellis/jobs`), or undefined when this server has no such
+   * route yet: front ends show the view only when the API exists.
+   */
+  async optionalListing<T>(path: string): Promise<T | undefined> {
+    try {
+      return await this.call<T>('GET', path);
+    } catch (err) {
+      if (err instanceof ApiError && err.code === 'ENDPOINT_NOT_FOUND') return undefined;
+      throw err;
+    }
+  }
+
+  /** Opens the server's change stream (`/api/trellis/events`, server-sent events); the caller reads the body. */
+  async openEventStream(signal: AbortSignal): Promise<Response> {
+    const res = await fetch(`${this.url}/api/trellis/events`, { headers: { ...this.authHeaders(), accept: 'text/event-stream' }, signal });
+    if (!res.ok || !res.body) throw new ApiError('HTTP_ERROR', `The event stream answered HTTP ${res.status}.`, res.status);
+    return res;
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  /**
+   * One metric of a run as a chart draws it: at most `maxPoints` points keeping the min/max envelope of
+   * the step range (all points when the range holds fewer), in step order.
+   */
+  async downsampleMetric(
+    runId: string,
+    key: string,
+    range: { startStep?: number; endStep?: number; maxPoints: number },
+  ): Promise<{ step: number; timestamp: number; value: number | null }[]> {
+    const r = await this.call<{ points?: { step: number; timestamp: number; value: number | null }[] }>('GET', '/api/trellis/metrics/downsample', {
+      run_id: runId,
+      metric_key: key,
+      start_step: range.startStep,
+      end_step: range.endStep,
+      max_points: range.maxPoints,
+    });
+    return r.points ?? [];
+  }
+
+  /** The server's Prometheus metrics, as text (the endpoint monitor turns scrapes into rates). */
+  async metricsText(): Promise<string> {
+    let res: Response;
+    try {
+      res = await fetch(`${this.url}/metrics`, { headers: this.authHeaders(), signal: AbortSignal.timeout(5000) });
+    } catch (err) {
+      throw new ApiError('UNREACHABLE', `Cannot reach ${this.url}/metrics: ${(err as Error).message}.`, 0);
+    }
+    if (!res.ok) throw new ApiError('HTTP_ERROR', `${this.url}/metrics answered HTTP ${res.status}.`, res.status);
+    return res.text();
+  }
+
   async health(): Promise<boolean> {
     try {
       const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
@@ -145,6 +220,63 @@ export class TrellisClient {
     } catch {
       return false;
     }
+  }
+
+  /** Submits a training job (a run executed in a container); resolves once it started, failed to, or was queued. */
+  async submitJob(request: JobRequest): Promise<JobView> {
+    return (await this.call<{ job: JobView }>('POST', '/api/trellis/jobs', request as unknown as Query)).job;
+  }
+
+  async getJob(jobId: string): Promise<JobView> {
+    return (await this.call<{ job: JobView }>('GET', `/api/trellis/jobs/${encodeURIComponent(jobId)}`)).job;
+  }
+
+  async listJobs(filter: { experimentId?: string; status?: string; sweepId?: string; maxResults?: number } = {}): Promise<JobView[]> {
+    const r = await this.call<{ jobs?: JobView[] }>('GET', '/api/trellis/jobs', {
+      experiment_id: filter.experimentId,
+      status: filter.status,
+      sweep_id: filter.sweepId,
+      max_results: filter.maxResults,
+    });
+    return r.jobs ?? [];
+  }
+
+  /** SIGTERM, a grace period, SIGKILL; resolves with the job once stopped. */
+  async cancelJob(jobId: string): Promise<JobView> {
+    return (await this.call<{ job: JobView }>('POST', `/api/trellis/jobs/${encodeURIComponent(jobId)}/cancel`)).job;
+  }
+
+  /**
+   * A job's output lines as they are printed (`follow`) or as saved; resolves with the job when the
+   * stream ends (still RUNNING if the server stopped watching first).
+   */
+  async followJobLogs(jobId: string, onLine: (line: JobLogLine) => void, options: { follow?: boolean; signal?: AbortSignal } = {}): Promise<JobView> {
+    const target = `${this.url}/api/trellis/jobs/${encodeURIComponent(jobId)}/logs${options.follow ? '?follow=true' : ''}`;
+    let res: Response;
+    try {
+      res = await fetch(target, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal: options.signal });
+    } catch (err) {
+      throw new ApiError('UNREACHABLE', `Lost the Trellis server at ${this.url}: ${(err as Error).message}.`, 0);
+    }
+    if (!res.ok || !res.body) {
+      const e = (await res.json().catch(() => ({}))) as { error_code?: string; message?: string };
+      throw new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, res.status);
+    }
+    const decoder = new TextDecoder();
+    let buffered = '';
+    let end: JobView | undefined;
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      buffered += decoder.decode(chunk, { stream: true });
+      const lines = buffered.split('\n');
+      buffered = lines.pop()!;
+      for (const text of lines) {
+        if (!text) continue;
+        const record = JSON.parse(text) as JobLogLine & { end?: boolean; job?: JobView };
+        if (record.end) end = record.job;
+        else onLine(record);
+      }
+    }
+    return end ?? this.getJob(jobId);
   }
 
   /** Records a finished load test as a run of the `load-tests` experiment. */

@@ -11,6 +11,9 @@ import { mountArtifactRoutes } from './mlflow-artifact-routes';
 import { mountTrellisRoutes } from './trellis-routes';
 import { mountLoadTestRoutes } from './loadtest-routes';
 import { startPlatformServing } from './platform-serving';
+import { mountJobsRoutes } from './jobs-routes';
+import { JobService } from '../services/jobs/job-service';
+import { resolve } from 'node:path';
 
 export interface PlatformServerOptions {
   dataDir: string;
@@ -24,6 +27,8 @@ export interface PlatformServerOptions {
   announce?: boolean;
   version: string;
   log?: (line: string) => void;
+  /** Training jobs: concurrency limit, stats interval, cancel grace period, engine address. */
+  jobs?: { maxConcurrent?: number; statsIntervalMs?: number; stopGraceSeconds?: number; dockerHost?: string };
 }
 
 export interface PlatformServer {
@@ -31,6 +36,7 @@ export interface PlatformServer {
   readonly port: number;
   readonly token: string;
   readonly store: Store;
+  readonly jobs: JobService;
   /** Stops accepting, lets in-flight requests finish, checkpoints the WAL, removes server.json. */
   close(): Promise<void>;
 }
@@ -50,6 +56,22 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
   mountLoadTestRoutes(router, store);
   const serving = startPlatformServing(router, store, telemetry.registry, { version: options.version, log });
+  // Containers reach the platform on the Docker bridge gateway, through a second listener opened on the
+  // first job; every request there needs the jobs' own token, whatever the main listener's address.
+  let containerApp: ReturnType<typeof createApp> | undefined;
+  const jobs = new JobService({
+    store,
+    dataDir: resolve(options.dataDir),
+    log,
+    ...options.jobs,
+    openContainerListener: async (address, preferredPort) => {
+      const app = createApp({ router, telemetry, log, maxJsonBytes: MAX_JSON_BYTES, guard: { token: jobs.containerToken, requireToken: true, allowedHosts: options.allowedHosts ?? [] } });
+      const port = await app.listen(address, preferredPort ?? 0).catch(() => app.listen(address, 0));
+      containerApp = app;
+      return port.port;
+    },
+  });
+  mountJobsRoutes(router, jobs);
 
   const app = createApp({
     router,
@@ -61,6 +83,8 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   });
   const { port, url } = await app.listen(host, options.port ?? 0);
   if (options.announce) writeServerFile(options.dataDir, { pid: process.pid, url, token, version: options.version });
+  // In the background: a server must come up even when the engine is slow or down.
+  void jobs.reconcile();
 
   let closing: Promise<void> | undefined;
   return {
@@ -68,8 +92,11 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
     port,
     token,
     store,
+    jobs,
     close: () =>
       (closing ??= (async () => {
+        await jobs.close();
+        await containerApp?.drainAndClose();
         await app.drainAndClose();
         await serving.close();
         store.close();
