@@ -1,22 +1,30 @@
 // Runs the test suites with node's test runner (TypeScript through tsx).
-// `node test/run.mjs [unit|integration|e2e ...]`; no argument runs unit and integration.
+// `node test/run.mjs [unit|integration|e2e ...]`; no argument runs all three (e2e: the extension in a real
+// code-server workbench driven by Chromium; .ci/provision installs both).
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 // test/support/docker-engine.ts starts a private dockerd on first use when DOCKER_HOST is unset; the
-// test files share it, and the run stops it here.
+// test files share it, and the run stops it here, unless it was running before the run began (another
+// run on this machine may be using it).
 const privateEngineDir = join(tmpdir(), 'trellis-test-dockerd');
-function stopPrivateDockerEngine() {
-  if (process.env.DOCKER_HOST) return;
-  let pid;
+function privateEnginePid() {
   try {
-    pid = Number(readFileSync(join(privateEngineDir, 'docker.pid'), 'utf8').trim());
-    process.kill(pid, 'SIGTERM');
+    const pid = Number(readFileSync(join(privateEngineDir, 'docker.pid'), 'utf8').trim());
+    process.kill(pid, 0);
+    return pid;
   } catch {
-    return; // never started, or already gone
+    return undefined; // never started, or gone
   }
+}
+const engineRunningBefore = privateEnginePid() !== undefined;
+function stopPrivateDockerEngine() {
+  if (process.env.DOCKER_HOST || engineRunningBefore) return;
+  const pid = privateEnginePid();
+  if (pid === undefined) return;
+  process.kill(pid, 'SIGTERM');
   // dockerd stops its containers and removes its pidfile; wait for that (up to 20 s) so the next run starts clean.
   const deadline = Date.now() + 20_000;
   while (Date.now() < deadline) {
@@ -29,7 +37,7 @@ function stopPrivateDockerEngine() {
   }
 }
 
-const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration'];
+const suites = process.argv.slice(2).length ? process.argv.slice(2) : ['unit', 'integration', 'e2e'];
 const files = suites.flatMap((suite) => find(join('test', suite)));
 
 function find(dir) {
