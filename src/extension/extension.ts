@@ -68,6 +68,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
     }),
   );
 
+  (await import('./panels/index.js')).registerPanels(context, async () => p.client ?? (await p.attach(), p.requireClient()), { changes: p.onDidChange, log });
+
   const activationMs = performance.now() - started;
   log.info(`activated in ${activationMs.toFixed(1)} ms`);
   // A server already running for this workspace (or a shared one) is picked up without a click.
