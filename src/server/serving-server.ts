@@ -5,11 +5,9 @@
  * for alias moves; it announces itself in `<dataDir>/endpoints/<pid>.json` so other tools (the load
  * tester's `--model`) find a live endpoint.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { removeEndpointFile, writeEndpointFile, type EndpointFile, type EndpointModel } from '../core/endpoint-files';
 import { databasePath, openStore, type Store } from '../core/store';
-import { processAlive } from '../core/server-file';
 import type { BatcherOptions } from '../services/serving/batcher';
 import type { ModelServer, ServedModel } from '../services/serving/model-server';
 import type { RouteSpec } from '../services/serving/traffic-route';
@@ -57,24 +55,6 @@ export interface ServingServerOptions {
   log?: (line: string) => void;
 }
 
-export interface EndpointModel {
-  name: string;
-  version: string;
-  /** The first reference it was loaded by. */
-  ref: string;
-  refs: string[];
-  infer_url: string;
-}
-
-/** `<dataDir>/endpoints/<pid>.json`. */
-export interface EndpointFile {
-  pid: number;
-  url: string;
-  token: string;
-  models: EndpointModel[];
-  version: string;
-}
-
 export interface ServingServer {
   readonly url: string;
   readonly port: number;
@@ -90,7 +70,6 @@ export interface ServingServer {
 }
 
 
-export const endpointsDir = (dataDir: string): string => join(dataDir, 'endpoints');
 
 export async function startServingServer(options: ServingServerOptions): Promise<ServingServer> {
   if (options.models.length === 0) throw new Error('No model to serve: give at least one NAME@ALIAS, NAME/VERSION or NAME.');
@@ -220,64 +199,4 @@ function endpointModel(url: string, m: ServedModel): EndpointModel {
     refs: [...m.refs],
     infer_url: `${url}/v2/models/${encodeURIComponent(m.name)}/versions/${encodeURIComponent(m.version)}/infer`,
   };
-}
-
-// ---------------------------------------------------------------------------------------------------
-// Endpoint files.
-
-/** Writes `<dataDir>/endpoints/<pid>.json` atomically, mode 0600 (it holds the token). */
-export function writeEndpointFile(dataDir: string, info: EndpointFile): string {
-  const dir = endpointsDir(dataDir);
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const path = join(dir, `${info.pid}.json`);
-  const tmp = `${path}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, JSON.stringify(info, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, path);
-  return path;
-}
-
-/** Removes the file if it still describes this endpoint. */
-function removeEndpointFile(path: string, url: string): void {
-  try {
-    if ((JSON.parse(readFileSync(path, 'utf8')) as EndpointFile).url !== url) return;
-  } catch {
-    return;
-  }
-  rmSync(path, { force: true });
-}
-
-/** The endpoint files of live processes (files of dead ones are skipped, not removed). */
-export function readEndpointFiles(dataDir: string): EndpointFile[] {
-  let names: string[];
-  try {
-    names = readdirSync(endpointsDir(dataDir)).filter((n) => /^\d+\.json$/.test(n));
-  } catch {
-    return [];
-  }
-  const out: EndpointFile[] = [];
-  for (const name of names) {
-    try {
-      const info = JSON.parse(readFileSync(join(endpointsDir(dataDir), name), 'utf8')) as EndpointFile;
-      if (Number.isInteger(info.pid) && processAlive(info.pid) && typeof info.url === 'string' && Array.isArray(info.models)) out.push(info);
-    } catch {
-      /* half-written or foreign: skip */
-    }
-  }
-  return out;
-}
-
-/**
- * A live endpoint serving the reference: the same reference string first (`mnist@champion`), else the
- * same name and version (`mnist/3`), else, for a bare name, any version of it.
- */
-export function findEndpoint(dataDir: string, ref: string): { endpoint: EndpointFile; model: EndpointModel } | undefined {
-  const endpoints = readEndpointFiles(dataDir);
-  const all = endpoints.flatMap((endpoint) => endpoint.models.map((model) => ({ endpoint, model })));
-  const bare = ref.replace(/^models:\/+/, '');
-  const byRef = all.find((e) => e.model.refs.includes(ref) || e.model.refs.includes(bare));
-  if (byRef) return byRef;
-  const m = /^(.+)\/(\d+)$/.exec(bare);
-  if (m) return all.find((e) => e.model.name === m[1] && e.model.version === m[2]);
-  if (!bare.includes('@')) return all.find((e) => e.model.name === bare);
-  return undefined;
 }

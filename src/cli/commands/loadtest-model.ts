@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import type { TensorSpec } from '../../engines/onnx/types';
 import { randomInferenceBodies, sampleInferenceBodies } from '../../services/loadtest/model-requests';
-import { findEndpoint } from '../../server/serving-server';
+import { findEndpoint } from '../../core/endpoint-files';
 
 /** Distinct random bodies cycled through by a test: enough that a response cache cannot answer them all. */
 const RANDOM_BODIES = 256;

@@ -1,9 +1,7 @@
 import * as vscode from 'vscode';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ChangeEvent } from '../../core/events';
 import type { JobView } from '../../services/jobs/job-records';
-import { processAlive } from '../../core/server-file';
+import { readEndpointFiles } from '../../core/endpoint-files';
 import { settings, type ClusterSetting } from '../settings';
 import { RefreshingTree, messageItem } from './refreshing-tree';
 
@@ -82,16 +80,9 @@ export class JobsTree extends ResourceTree {
   }
 }
 
-/** An endpoint announced by `trellis serve` in `<dataDir>/endpoints/<pid>.json`. */
-interface EndpointFile {
-  pid: number;
-  url: string;
-  models: { name: string; version: string; ref: string }[];
-}
-
 /**
  * Served models: the control API's endpoints once it has them; today, the endpoints `trellis serve`
- * processes announce in the data directory (read here directly: the serving module loads onnxruntime).
+ * processes announce in the data directory.
  */
 export class EndpointsTree extends ResourceTree {
   protected affectedBy(e: ChangeEvent): boolean {
@@ -102,7 +93,7 @@ export class EndpointsTree extends ResourceTree {
     const listed = await this.listing('/api/trellis/endpoints', 'endpoints', 'trellis.endpointsApi');
     if (listed) return listed.map((l) => listedNode(l, 'endpoint', 'radio-tower'));
     if (!this.platform.client) return [];
-    const endpoints = announcedEndpoints(this.platform.dataDir);
+    const endpoints = readEndpointFiles(this.platform.dataDir);
     return Promise.all(
       endpoints.map(async (e): Promise<ResourceNode> => ({
         kind: 'resource',
@@ -115,26 +106,6 @@ export class EndpointsTree extends ResourceTree {
       })),
     );
   }
-}
-
-function announcedEndpoints(dataDir: string): EndpointFile[] {
-  const dir = join(dataDir, 'endpoints');
-  let names: string[];
-  try {
-    names = readdirSync(dir).filter((n) => /^\d+\.json$/.test(n));
-  } catch {
-    return [];
-  }
-  const out: EndpointFile[] = [];
-  for (const name of names) {
-    try {
-      const e = JSON.parse(readFileSync(join(dir, name), 'utf8')) as EndpointFile;
-      if (processAlive(e.pid)) out.push(e);
-    } catch {
-      // a file being replaced right now; the next refresh reads it
-    }
-  }
-  return out;
 }
 
 async function ready(url: string): Promise<boolean> {
