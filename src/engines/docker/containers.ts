@@ -111,9 +111,22 @@ export class LogDemuxer {
   }
 }
 
+/**
+ * The container's output from now on, attached before it starts (as `docker run` does), so the first
+ * lines arrive as they are written instead of when a log reader catches up after the start.
+ */
+export async function attachOutput(container: Docker.Container, signal: AbortSignal): Promise<Readable> {
+  return (await container.attach({ stream: true, stdout: true, stderr: true, abortSignal: signal } as Docker.ContainerAttachOptions)) as unknown as Readable;
+}
+
 /** Follows a container's output from its first line until it exits (or `signal` aborts). */
 export async function followLogs(container: Docker.Container, onLine: (stream: StreamName, line: string) => void, signal: AbortSignal): Promise<void> {
   const stream = (await container.logs({ follow: true, stdout: true, stderr: true, abortSignal: signal })) as unknown as Readable;
+  await readOutput(stream, onLine, signal);
+}
+
+/** Demultiplexes an attach or log stream into lines until it ends or `signal` aborts. */
+export async function readOutput(stream: Readable, onLine: (stream: StreamName, line: string) => void, signal: AbortSignal): Promise<void> {
   const demux = new LogDemuxer(onLine);
   await new Promise<void>((resolve) => {
     const done = () => {

@@ -1,10 +1,11 @@
 import { createReadStream, promises as fsp } from 'node:fs';
 import { join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
 import type Docker from 'dockerode';
 import type { RunStatus, KeyValue } from '../../core/entities';
 import { ArtifactStore } from '../../core/artifacts';
 import type { Store } from '../../core/store';
-import { followLogs, removeContainer, stopContainer, waitForExit, type ExitState } from '../../engines/docker/containers';
+import { attachOutput, followLogs, readOutput, removeContainer, stopContainer, waitForExit, type ExitState, type StreamName } from '../../engines/docker/containers';
 import { engineError } from '../../engines/docker/engine-errors';
 import { JOB_TAG } from './job-records';
 import { LogCapture } from './log-capture';
@@ -62,19 +63,22 @@ export class JobExecution {
 
   /** Creates and starts the container; a failure closes the run as FAILED with the engine's reason. */
   async start(body: Docker.ContainerCreateOptions): Promise<void> {
+    let output: Readable | undefined;
     try {
       await fsp.mkdir(outputsDir(this.ctx.dataDir, this.runId), { recursive: true });
       this.container = await this.ctx.docker.createContainer(body);
       this.setTags([{ key: JOB_TAG.containerId, value: this.container.id }]);
       if (this.cancelRequested) return void (await this.finish(undefined));
+      output = await attachOutput(this.container, this.abort.signal);
       await this.container.start();
       // A cancel that came while the container was being started found nothing running yet to stop.
       if (this.cancelRequested) await stopContainer(this.container, this.ctx.stopGraceSeconds);
     } catch (err) {
+      output?.destroy();
       await this.finish(undefined, engineError(err, { image: body.Image }).message);
       return;
     }
-    this.watch();
+    this.watch(output);
   }
 
   /** Closes the run as FAILED when the container cannot even be created (e.g. no way to reach the tracker). */
@@ -110,7 +114,8 @@ export class JobExecution {
     await this.logs.close();
   }
 
-  private watch(): void {
+  /** Follows the container to its exit: `output` when attached before the start, else its log stream (a reattach). */
+  private watch(output?: Readable): void {
     const container = this.container!;
     const signal = this.abort.signal;
     const sampler = new StatsSampler(container, this.ctx.statsIntervalMs, (metrics) => {
@@ -121,7 +126,8 @@ export class JobExecution {
       }
     });
     sampler.start();
-    const logsEnded = followLogs(container, (stream, line) => this.logs.add(stream, line), signal).catch(() => {});
+    const onLine = (stream: StreamName, line: string) => this.logs.add(stream, line);
+    const logsEnded = (output ? readOutput(output, onLine, signal) : followLogs(container, onLine, signal)).catch(() => {});
     waitForExit(container, signal)
       .then(async (exit) => {
         sampler.stop();
