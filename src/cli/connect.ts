@@ -2,7 +2,6 @@ import { resolve } from 'node:path';
 import { processAlive, readServerFile } from '../core/server-file';
 import { VERSION } from '../core/version';
 import { TrellisClient } from '../client/trellis-client';
-import { startPlatformServer } from '../server/platform-server';
 
 export interface GlobalOptions {
   dataDir: string;
@@ -29,6 +28,8 @@ export async function connect(options: GlobalOptions): Promise<Connection> {
     const client = new TrellisClient(announced.url, announced.token);
     if (await client.health()) return { client, release: async () => {} };
   }
+  // Loaded only here: the whole platform (SQLite, Docker, model host) is most of the CLI's start-up cost.
+  const { startPlatformServer } = await import('../server/platform-server.js');
   const server = await startPlatformServer({ dataDir, version: VERSION, log: () => {} });
   return { client: new TrellisClient(server.url, server.token), release: () => server.close() };
 }

@@ -3,10 +3,8 @@ import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { VERSION } from '../../core/version';
 import { parseByteSize } from '../../services/serving/kserve-codec';
-import { startServingServer } from '../../server/serving-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
-import { startContainerReplicas } from '../container-replicas';
 import { wholeNumber } from '../flags';
 import { invalidParameter } from '../../core/errors';
 import { parseModelRef } from '../../services/serving/model-resolver';
@@ -91,6 +89,8 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
       const source = containers
         ? { models: [`${containers.model.name}/${containers.model.version}`], remoteReplicas: { urls: containers.replicas.map((r) => r.url!), token: containers.replicas[0]!.token } }
         : { models: opts.model, replicas, ...(opts.replicaUrl ? { remoteReplicas: { urls: opts.replicaUrl, ...(opts.replicaToken ? { token: opts.replicaToken } : {}) } } : {}) };
+      // Loaded here, not at the CLI's start: the model host (onnxruntime, metrics) is heavy.
+      const { startServingServer } = await import('../../server/serving-server.js');
       const server = await startServingServer({
         ...source,
         dataDir,
@@ -163,5 +163,6 @@ async function startContainers(dataDir: string, opts: ServeOptions, replicas: nu
   if (opts.model.length !== 1) throw invalidParameter(`--container serves one model version; got ${opts.model.length} --model references.`);
   if (opts.canary || opts.shadow || opts.replicaUrl) throw invalidParameter('--container cannot be combined with --canary, --shadow or --replica-url: start each version in containers with its own trellis serve.');
   const log = (line: string) => process.stderr.write(`${line}\n`);
+  const { startContainerReplicas } = await import('../container-replicas.js');
   return startContainerReplicas(dataDir, opts.model[0]!, { replicas, ...(opts.gpus ? { gpus: opts.gpus } : {}), ...(opts.dockerHost ? { dockerHost: opts.dockerHost } : {}), log });
 }

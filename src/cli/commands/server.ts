@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { VERSION } from '../../core/version';
-import { startPlatformServer } from '../../server/platform-server';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
 import { wholeNumber } from '../flags';
@@ -17,6 +16,7 @@ export function serverCommand(program: Command, globals: () => GlobalOptions): v
     .action(async (opts: { host: string; port: string; allowHost?: string[] }) => {
       const port = wholeNumber('--port', opts.port, 0, 65535);
       const dataDir = resolve(globals().dataDir);
+      const { startPlatformServer } = await import('../../server/platform-server.js');
       const server = await startPlatformServer({
         dataDir,
         host: opts.host,

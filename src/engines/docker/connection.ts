@@ -7,7 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import Docker from 'dockerode';
+import type Docker from 'dockerode';
 import { invalidParameter } from '../../core/errors';
 
 export const DEFAULT_DOCKER_SOCKET = '/var/run/docker.sock';
@@ -36,7 +36,11 @@ export interface ResolvedDockerHost {
 
 export function connectDocker(options: ConnectOptions = {}): DockerConnection {
   const resolved = resolveDockerHost(options);
-  return { docker: withoutDockerEnv(() => new Docker(resolved.options)), host: resolved.host, local: resolved.local };
+  // Required here rather than imported: dockerode (with its gRPC and ssh2 dependencies) takes ~100 ms to
+  // load, which every CLI command would pay at start-up, Docker or not.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const Dockerode = require('dockerode') as typeof Docker;
+  return { docker: withoutDockerEnv(() => new Dockerode(resolved.options)), host: resolved.host, local: resolved.local };
 }
 
 /**
