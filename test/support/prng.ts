@@ -1,11 +1,2 @@
-/** Deterministic pseudo-random numbers in [0, 1) (mulberry32): the same seed gives the same data every run. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The tests' seeded data comes from the same generator as seeded sweeps.
+export { prng } from '../../src/core/prng';

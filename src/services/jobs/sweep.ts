@@ -1,4 +1,5 @@
 import { invalidParameter } from '../../core/errors';
+import { prng } from '../../core/prng';
 
 /** A parameter searched over a grid: every value is tried. */
 export interface GridParam {
@@ -59,7 +60,7 @@ export function sweepTrials(grid: GridParam[], random: RandomParam[], options: {
     }
     return combos;
   }
-  const rng = seededRandom(options.seed);
+  const rng = prng(options.seed);
   const count = options.trials ?? 10;
   return Array.from({ length: count }, (_, i) => {
     const trial = { ...combos[i % combos.length] };
@@ -83,18 +84,6 @@ function draw(p: RandomParam, rng: () => number): string {
 
 /** Six significant digits: a param value people can read and type again. */
 const short = (v: number): string => String(Number(v.toPrecision(6)));
-
-/** mulberry32: small, fast, and good enough to spread trials; not for anything secret. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface TrialResult {
   runId: string;
