@@ -11,7 +11,8 @@ const API = '/api/trellis/deployments';
  * extension's Clusters view:
  *   GET {API}   ?cluster, ?model, ?latest=true (only the newest per cluster and model), ?max_results
  *   → { deployments: [{run_id, action, cluster, namespace, model, version, image, replicas, gpus,
- *        canaryPercent, result, message, startedAt, endedAt}] }, newest first.
+ *        canaryPercent, result, message, startedAt, endedAt, id, name, status}] }, newest first;
+ *   id, name and status are what every control-API listing has (run id, `MODEL vVERSION`, the result).
  * Live cluster state and actions go through the CLI (`trellis deploy status|promote|rollback --json`),
  * which reads the workspace's cluster settings and kubeconfig.
  */
@@ -24,7 +25,7 @@ export function mountDeployRoutes(router: Router, store: Store): void {
     const model = str(f, 'model');
     let deployments = listDeployments(store, { ...(cluster ? { cluster } : {}), ...(model ? { model } : {}) });
     if (bool(f, 'latest')) deployments = newestPerModel(deployments);
-    return { deployments: deployments.slice(0, max) };
+    return { deployments: deployments.slice(0, max).map((d) => ({ ...d, id: d.run_id, name: `${d.model} v${d.version}`, status: d.result })) };
   });
 }
 

@@ -147,8 +147,12 @@ test('GET /api/trellis/deployments: recorded deployments newest first, by cluste
     assert.deepEqual(all.body.deployments.map((d: any) => `${d.cluster}/${d.version}/${d.result}`), ['dev/2/ready', 'prod/2/rolled-back', 'prod/1/ready']);
     const prod = await platform.api('GET', '/api/trellis/deployments?cluster=prod&latest=true');
     assert.deepEqual(prod.body.deployments.map((d: any) => [d.version, d.result, d.message, d.startedAt, d.endedAt]), [['2', 'rolled-back', 'Pod x cannot pull', 3_000, 4_000]]);
+    // The fields every control-API listing has, for the Clusters view.
+    const [latest] = prod.body.deployments;
+    assert.deepEqual([latest.id, latest.name, latest.status], [latest.run_id, 'a v2', 'rolled-back']);
     // The runs are ordinary tracker runs: FAILED for a rolled-back deployment.
-    const runs = await platform.mlflow('POST', 'runs/search', { experiment_ids: [prod.body.deployments[0].run_id ? (await platform.mlflow('GET', 'experiments/get-by-name', { experiment_name: 'deployments' })).body.experiment.experiment_id : ''] });
+    const experiment = await platform.mlflow('GET', 'experiments/get-by-name', { experiment_name: 'deployments' });
+    const runs = await platform.mlflow('POST', 'runs/search', { experiment_ids: [experiment.body.experiment.experiment_id] });
     assert.deepEqual(runs.body.runs.map((r: any) => r.info.status).sort(), ['FAILED', 'FINISHED', 'FINISHED']);
     assert.equal((await platform.api('GET', '/api/trellis/deployments?max_results=0')).status, 400);
   } finally {

@@ -5,9 +5,7 @@
 // new privileges, the init container's copy, the server's command and the probe from the manifest).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { openStore } from '../../src/core/store';
@@ -22,50 +20,20 @@ import { ensureBuilt, REPO } from '../fixtures/processes';
 import { testDockerEngine } from '../support/docker-engine';
 import { registerModel } from '../support/models';
 import { tempDir } from '../support/platform';
+import { startLocalRegistry, type LocalRegistry } from '../fixtures/k8s/local-registry';
 
 const tmp = tempDir('trellis-deploy-image-');
-let registry: ChildProcess | undefined;
+let registry: LocalRegistry | undefined;
 let registryAddr = '';
 let docker: Docker;
 let modelPath = '';
 let servingImage = '';
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-async function startRegistry(): Promise<string> {
-  const port = await freePort();
-  const dir = join(tmp.dir, 'registry');
-  mkdirSync(join(dir, 'storage'), { recursive: true });
-  const config = join(dir, 'config.yml');
-  writeFileSync(config, `version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: ${join(dir, 'storage')}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:${port}\n`);
-  registry = spawn('/usr/bin/docker-registry', ['serve', config], { stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  registry.stderr!.on('data', (d: Buffer) => (stderr += d));
-  for (let i = 0; i < 100; i++) {
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/v2/`)).status === 200) return `127.0.0.1:${port}`;
-    } catch {
-      /* not listening yet */
-    }
-    if (registry.exitCode !== null) break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`docker-registry did not answer on 127.0.0.1:${port}: ${stderr}`);
-}
-
 before(async () => {
   ensureBuilt();
   docker = (await testDockerEngine()).docker;
-  registryAddr = await startRegistry();
+  registry = await startLocalRegistry(join(tmp.dir, 'registry'));
+  registryAddr = registry.address;
   const store = openStore(join(tmp.dir, 'data'));
   await registerModel(store, 'Digits MLP', mlpModel().bytes, { alias: 'prod' });
   await registerModel(store, 'Digits MLP', mlpModel().bytes, { alias: 'prod' });
@@ -75,7 +43,7 @@ before(async () => {
 });
 
 after(async () => {
-  registry?.kill('SIGTERM');
+  registry?.stop();
   const images = await docker.listImages({ filters: { label: ['trellis.model=Digits MLP'] } });
   for (const i of images) await docker.getImage(i.Id).remove({ force: true }).catch(() => undefined);
   tmp.cleanup();
