@@ -20,7 +20,7 @@ import { tempDir } from '../support/platform';
 const tmp = tempDir('trellis-deploy-flow-');
 const data = join(tmp.dir, 'data');
 const workspace = join(tmp.dir, 'ws');
-const MODEL = 'Digits MLP';
+const MODEL = 'Flow MLP';
 const SLUG = slug(MODEL);
 let api: MockApiServer;
 let registry: LocalRegistry;
@@ -64,13 +64,13 @@ after(async () => {
 test('deploy, canary, promote, rollback, and a failed rollout rolled back on its own; all recorded', { timeout: 300_000 }, async () => {
   // 1. A first deploy: manifests written, image built and pushed with layer progress, applied, ready.
   const first = ok(await trellis(`${MODEL}/1`, '--cluster', 'mock'), 'deploy v1');
-  assert.match(first.stderr, /wrote 4 manifests to .*deploy\/mock\/digits-mlp-[0-9a-f]{6}/);
+  assert.match(first.stderr, /wrote 4 manifests to .*deploy\/mock\/flow-mlp-[0-9a-f]{6}/);
   assert.match(first.stderr, /Step 1\/\d+ : FROM sha256:/);
   assert.match(first.stderr, /: Pushed/);
-  assert.match(first.stderr, /created Secret digits-mlp-[0-9a-f]{6}-token \(the serving token\)/);
-  assert.match(first.stderr, /applied Deployment ml\/digits-mlp-[0-9a-f]{6}-v1/);
-  assert.match(first.stderr, /digits-mlp-[0-9a-f]{6}-v1: 2\/2 replicas ready/);
-  assert.match(first.stdout, /^ready: Digits MLP version 1 \(127\.0\.0\.1:\d+\/ml\/trellis-serving\/digits-mlp-[0-9a-f]{6}:v1-[0-9a-f]{12}\)/);
+  assert.match(first.stderr, /created Secret flow-mlp-[0-9a-f]{6}-token \(the serving token\)/);
+  assert.match(first.stderr, /applied Deployment ml\/flow-mlp-[0-9a-f]{6}-v1/);
+  assert.match(first.stderr, /flow-mlp-[0-9a-f]{6}-v1: 2\/2 replicas ready/);
+  assert.match(first.stdout, /^ready: Flow MLP version 1 \(127\.0\.0\.1:\d+\/ml\/trellis-serving\/flow-mlp-[0-9a-f]{6}:v1-[0-9a-f]{12}\)/);
   assert.deepEqual(deploymentsOnCluster(), ['1:stable:2']);
   const applied = api.requests.filter((r) => r.startsWith('PATCH')).map((r) => r.replace(/^PATCH \/apis?\/(.*\/)?namespaces\/ml\//, ''));
   assert.deepEqual(applied, [`secrets/${SLUG}-token`, `services/${SLUG}`, `deployments/${SLUG}-v1`, `horizontalpodautoscalers/${SLUG}`, `poddisruptionbudgets/${SLUG}`]);
@@ -84,7 +84,7 @@ test('deploy, canary, promote, rollback, and a failed rollout rolled back on its
 
   // 3. Promote: version 2 is stable at the stable count; version 1 goes.
   const promoted = ok(await trellis('promote', MODEL, '--cluster', 'mock'), 'promote');
-  assert.match(promoted.stderr, /deleted Deployment ml\/digits-mlp-[0-9a-f]{6}-v1/);
+  assert.match(promoted.stderr, /deleted Deployment ml\/flow-mlp-[0-9a-f]{6}-v1/);
   assert.deepEqual(deploymentsOnCluster(), ['2:stable:2']);
   assert.deepEqual(manifestFiles(), [`deployment-${SLUG}-v2.yaml`]);
 
@@ -97,26 +97,35 @@ test('deploy, canary, promote, rollback, and a failed rollout rolled back on its
   api.unpullable.add(v2image);
   const failed = await trellis(`${MODEL}/2`, '--cluster', 'mock', '--rollback-on-failure', '--timeout', '30s');
   assert.equal(failed.code, 1, failed.stderr);
-  assert.match(failed.stderr, /failed \(ImagePullBackOff\): Pod digits-mlp-[0-9a-f]{6}-v2-6f7d8c9b5-abcde cannot pull/);
+  assert.match(failed.stderr, /failed \(ImagePullBackOff\): Pod flow-mlp-[0-9a-f]{6}-v2-6f7d8c9b5-abcde cannot pull/);
   assert.match(failed.stderr, /what to do: Check that the tag exists in the registry/);
   assert.match(failed.stderr, /rolling back/);
-  assert.match(failed.stdout, /^rolled-back: Digits MLP version 2/);
+  assert.match(failed.stdout, /^rolled-back: Flow MLP version 2/);
   assert.deepEqual(deploymentsOnCluster(), ['1:stable:2']);
   assert.deepEqual(manifestFiles(), [`deployment-${SLUG}-v1.yaml`], 'the files show what runs again');
+
+  // An apply the cluster refuses (no RBAC permission) fails with what to do, and is recorded as failed.
+  api.forbidApply = 'deployments.apps "x" is forbidden: User "ci" cannot patch resource "deployments" in API group "apps" in the namespace "ml"';
+  const refused = await trellis(`${MODEL}/2`, '--cluster', 'mock');
+  api.forbidApply = undefined;
+  assert.equal(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /error: the API server of context 'mock' .* refused: .*cannot patch resource "deployments".* needs RBAC permission/);
+  assert.deepEqual(deploymentsOnCluster(), ['1:stable:2']);
 
   // Status from the cluster and the tracker.
   const status = JSON.parse(ok(await trellis('status', '--cluster', 'mock', '--json'), 'status').stdout);
   assert.deepEqual(status.versions.map((v: any) => [v.model, v.version, v.track, v.decision.state]), [[MODEL, '1', 'stable', 'ready']]);
-  assert.deepEqual(status.history.map((h: any) => `${h.action} ${h.version} ${h.result}`), ['deploy 2 rolled-back', 'rollback 1 ready', 'promote 2 ready', 'canary 2 ready', 'deploy 1 ready']);
+  assert.deepEqual(status.history.map((h: any) => `${h.action} ${h.version} ${h.result}`), ['deploy 2 failed', 'deploy 2 rolled-back', 'rollback 1 ready', 'promote 2 ready', 'canary 2 ready', 'deploy 1 ready']);
 
   const store = openStore(data);
   try {
     const recorded = listDeployments(store);
-    assert.equal(recorded.length, 5);
+    assert.equal(recorded.length, 6);
     assert.deepEqual(Object.keys(recorded[0]!).filter((k) => ['cluster', 'model', 'version', 'image', 'startedAt', 'endedAt', 'result'].includes(k)).length, 7);
-    assert.match(recorded[0]!.message!, /ImagePullBackOff|cannot pull/);
+    assert.match(recorded[0]!.message!, /needs RBAC permission/);
+    assert.match(recorded[1]!.message!, /cannot pull/);
     const runs = store.runs.search({ experimentIds: [store.experiments.getByName('deployments').experiment_id] }).items;
-    assert.deepEqual(runs.map((r) => r.info.status).sort(), ['FAILED', 'FINISHED', 'FINISHED', 'FINISHED', 'FINISHED']);
+    assert.deepEqual(runs.map((r) => r.info.status).sort(), ['FAILED', 'FAILED', 'FINISHED', 'FINISHED', 'FINISHED', 'FINISHED']);
   } finally {
     store.close();
   }

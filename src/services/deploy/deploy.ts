@@ -14,6 +14,7 @@ import { manifestDir, writeManifests, type WrittenManifests } from './manifest-f
 import { modelManifests } from './manifests';
 import { ensureModelImage, fileDigest, modelImageTag, pushImage, type PushProgress } from './model-image';
 import { modelNames } from './names';
+import { registryAuth, registryHost } from './registry-auth';
 import { listDeployments, recordDeployment, type DeployAction, type DeployResult, type DeploymentSummary } from './record';
 import type { IDeployment } from './k8s-types';
 import { decideRollout, type RolloutDecision } from './rollout';
@@ -75,15 +76,43 @@ export async function deployModel(ctx: DeployContext, options: DeployModelOption
   const manifests = write(ctx, plan);
 
   if (!options.docker || !options.baseImage) throw new Error('deployModel: docker and baseImage are needed to build the image');
-  const { docker, host } = options.docker();
-  const base = await options.baseImage(docker);
-  const built = await ensureModelImage(docker, { baseImage: base, registry: cluster.registry, model: options.model, ...(options.onBuild ? { onEvent: options.onBuild } : {}), ...(host ? { host } : {}) });
-  onLine(`${built.built ? 'built' : 'reusing'} ${image}`);
-  const pushed = await pushImage(docker, image, { ...(options.onPush ? { onProgress: options.onPush } : {}), ...(host ? { host } : {}) });
-  onLine(`pushed ${image} (${pushed})`);
-
   const action: DeployAction = options.canaryPercent !== undefined ? 'canary' : 'deploy';
-  return rollOut(ctx, client, plan, manifests, { action, image, timeoutMs: options.timeoutMs, rollbackOnFailure: options.rollbackOnFailure, current, canaryPercent: options.canaryPercent });
+  const attempt = { action, image, canaryPercent: options.canaryPercent };
+  const startedAt = Date.now();
+  try {
+    const { docker, host } = options.docker();
+    const base = await options.baseImage(docker);
+    const built = await ensureModelImage(docker, { baseImage: base, registry: cluster.registry, model: options.model, ...(options.onBuild ? { onEvent: options.onBuild } : {}), ...(host ? { host } : {}) });
+    onLine(`${built.built ? 'built' : 'reusing'} ${image}`);
+    const found = registryAuth(cluster.registry);
+    if (found && 'helper' in found) onLine(`the credentials for ${registryHost(cluster.registry)} are kept by ${found.helper}, which Trellis does not run: pushing without them`);
+    const auth = found && 'auth' in found ? found.auth : undefined;
+    const pushed = await pushImage(docker, image, { ...(options.onPush ? { onProgress: options.onPush } : {}), ...(auth ? { auth } : {}), ...(host ? { host } : {}) });
+    onLine(`pushed ${image} (${pushed})`);
+  } catch (err) {
+    recordFailure(ctx, plan, attempt, startedAt, err);
+    throw err;
+  }
+  return rollOut(ctx, client, plan, manifests, { ...attempt, timeoutMs: options.timeoutMs, rollbackOnFailure: options.rollbackOnFailure, current });
+}
+
+/** A deployment that failed before its rollout could be watched (build, push, apply): recorded as failed. */
+function recordFailure(ctx: DeployContext, plan: Plan, o: { action: DeployAction; image: string; canaryPercent?: number | undefined }, startedAt: number, err: unknown): void {
+  recordDeployment(ctx.store, {
+    action: o.action,
+    cluster: ctx.cluster.name,
+    namespace: ctx.cluster.namespace,
+    model: plan.state.modelName,
+    version: plan.rollout.version,
+    image: o.image,
+    replicas: plan.rollout.replicas,
+    gpus: ctx.cluster.gpusPerReplica,
+    ...(o.canaryPercent !== undefined ? { canaryPercent: o.canaryPercent } : {}),
+    result: 'failed',
+    message: (err as Error).message ?? String(err),
+    startedAt,
+    endedAt: Date.now(),
+  });
 }
 
 export async function promote(ctx: DeployContext, modelName: string, options: { timeoutMs: number }): Promise<DeployOutcome> {
@@ -118,7 +147,12 @@ async function rollOut(
   const { cluster, onLine } = ctx;
   const { modelName } = plan.state;
   const startedAt = Date.now();
-  await applyState(client, plan.state, onLine);
+  try {
+    await applyState(client, plan.state, onLine);
+  } catch (err) {
+    recordFailure(ctx, plan, o, startedAt, err);
+    throw err;
+  }
   const decision = await watchRollout(client, cluster.namespace, modelNames(modelName).forVersion(plan.rollout.version), { timeoutMs: o.timeoutMs, onLine });
   let result: DeployResult;
   if (decision.state === 'ready') {

@@ -155,7 +155,13 @@ function pushError(err: unknown, image: string, host?: string): EngineError {
     );
   }
   if (/unauthorized|authentication required|denied/i.test(text)) {
-    return new EngineError('UNAUTHENTICATED', 'pull-auth', `The registry refused the push of ${image}.`, 'Log in to it (`docker login REGISTRY`) with an account that may push there.', text);
+    return new EngineError(
+      'UNAUTHENTICATED',
+      'pull-auth',
+      `The registry refused the push of ${image}.`,
+      'Log in to it with `docker login HOST` (Trellis sends the credentials that stores in ~/.docker/config.json; credential helpers are not run) with an account that may push there.',
+      text,
+    );
   }
   return engineError(err, { host, image });
 }
