@@ -48,7 +48,12 @@ before(async () => {
   await registerModel(store, MODEL, mlpModel().bytes);
   store.close();
   mkdirSync(join(workspace, '.vscode'), { recursive: true });
-  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({ 'trellis.clusters': [{ name: 'mock', context: 'mock', namespace: 'ml', registry: `${registry.address}/ml`, replicas: 2 }] }));
+  writeFileSync(join(workspace, '.vscode', 'settings.json'), JSON.stringify({
+      'trellis.clusters': [
+        { name: 'mock', context: 'mock', namespace: 'ml', registry: `${registry.address}/ml`, replicas: 2 },
+        { name: 'gw', context: 'mock', namespace: 'gw', registry: `${registry.address}/ml`, replicas: 3, gateway: { name: 'public', namespace: 'gateways' }, ingressHost: 'models.example.com' },
+      ],
+    }));
   env = { ...process.env, DOCKER_HOST: host, KUBECONFIG: api.kubeconfig(tmp.dir) };
   delete env.TRELLIS_URL;
 });
@@ -103,6 +108,7 @@ test('deploy, canary, promote, rollback, and a failed rollout rolled back on its
   assert.match(failed.stdout, /^rolled-back: Flow MLP version 2/);
   assert.deepEqual(deploymentsOnCluster(), ['1:stable:2']);
   assert.deepEqual(manifestFiles(), [`deployment-${SLUG}-v1.yaml`], 'the files show what runs again');
+  api.unpullable.clear();
 
   // An apply the cluster refuses (no RBAC permission) fails with what to do, and is recorded as failed.
   api.forbidApply = 'deployments.apps "x" is forbidden: User "ci" cannot patch resource "deployments" in API group "apps" in the namespace "ml"';
@@ -130,4 +136,28 @@ test('deploy, canary, promote, rollback, and a failed rollout rolled back on its
     store.close();
   }
   assert.ok(existsSync(join(workspace, 'deploy', 'mock', SLUG, `service-${SLUG}.yaml`)));
+});
+
+test('with a Gateway API gateway, a canary is split by HTTPRoute weights over per-version Services; promote leaves one backend', { timeout: 300_000 }, async () => {
+  api.gatewayApi = true;
+  try {
+    ok(await trellis(`${MODEL}/1`, '--cluster', 'gw'), 'deploy v1 to gw');
+    const canary = ok(await trellis(`${MODEL}/2`, '--cluster', 'gw', '--canary', '10'), 'canary v2 to gw');
+    assert.match(canary.stderr, /canary by HTTPRoute weights: 90% to version 1, 10% to version 2/);
+    const route = () => api.objects.get(`/apis/gateway.networking.k8s.io/v1/namespaces/gw/httproutes/${SLUG}`)!;
+    assert.deepEqual(route().spec.rules[0].backendRefs.map((b: any) => [b.name, b.weight]), [[`${SLUG}-v1`, 90], [`${SLUG}-v2`, 10]]);
+    assert.deepEqual(route().spec.hostnames, ['models.example.com']);
+    const services = () => [...api.objects.keys()].filter((k) => k.startsWith('/api/v1/namespaces/gw/services/')).map((k) => k.split('/').pop()).sort();
+    assert.deepEqual(services(), [SLUG, `${SLUG}-v1`, `${SLUG}-v2`]);
+    // The canary's replicas follow its weight: 10% of 3, at least 1.
+    const canaryDeployment = api.objects.get(`/apis/apps/v1/namespaces/gw/deployments/${SLUG}-v2`)!;
+    assert.equal(canaryDeployment.spec.replicas, 1);
+
+    ok(await trellis('promote', MODEL, '--cluster', 'gw'), 'promote on gw');
+    assert.deepEqual(route().spec.rules[0].backendRefs.map((b: any) => [b.name, b.weight]), [[`${SLUG}-v2`, 100]]);
+    assert.deepEqual(services(), [SLUG, `${SLUG}-v2`]);
+    assert.equal(api.objects.get(`/apis/apps/v1/namespaces/gw/deployments/${SLUG}-v2`)!.spec.replicas, 3);
+  } finally {
+    api.gatewayApi = false;
+  }
 });
