@@ -2,7 +2,8 @@ import * as vscode from 'vscode';
 import type { Platform } from './platform';
 import type { ExperimentsTree } from './trees/experiments-tree';
 import type { ModelsTree } from './trees/models-tree';
-import type { ClustersTree, EndpointsTree, JobsTree } from './trees/resource-trees';
+import type { ClustersTree, JobsTree } from './trees/resource-trees';
+import type { EndpointsTree } from './trees/endpoints-tree';
 
 /** What activate() returns: the in-host tests reach the trees and the platform through it. */
 export interface TrellisApi {
@@ -22,27 +23,37 @@ let platform: Platform | undefined;
 export async function activate(context: vscode.ExtensionContext): Promise<TrellisApi> {
   const started = performance.now();
   const log = vscode.window.createOutputChannel('Trellis', { log: true });
-  const [{ Platform }, { PlatformStatusBar }, { ArtifactDocuments, ARTIFACT_SCHEME }, trees, resources, commands, { JobLogDocuments, JOB_LOG_SCHEME }] = await Promise.all([
+  const [{ Platform }, { PlatformStatusBar }, { ArtifactDocuments, ARTIFACT_SCHEME }, trees, resources, commands, { JobLogDocuments, JOB_LOG_SCHEME }, { EndpointsTree }] = await Promise.all([
     import('./platform.js'),
     import('./status-bar.js'),
     import('./artifact-documents.js'),
     Promise.all([import('./trees/experiments-tree.js'), import('./trees/models-tree.js')]),
     import('./trees/resource-trees.js'),
-    Promise.all([import('./commands/platform-commands.js'), import('./commands/run-commands.js'), import('./commands/model-commands.js'), import('./commands/job-commands.js')]),
+    Promise.all([
+      import('./commands/platform-commands.js'),
+      import('./commands/run-commands.js'),
+      import('./commands/model-commands.js'),
+      import('./commands/job-commands.js'),
+      import('./commands/serving-commands.js'),
+      import('./commands/training-commands.js'),
+    ]),
     import('./job-logs.js'),
+    import('./trees/endpoints-tree.js'),
   ]);
   platform = new Platform(context.extensionPath, context.globalStorageUri.fsPath, log);
   const p = platform;
   const experiments = new trees[0].ExperimentsTree(p);
   const models = new trees[1].ModelsTree(p);
   const jobs = new resources.JobsTree(p);
-  const endpoints = new resources.EndpointsTree(p);
+  const endpoints = new EndpointsTree(p);
   const clusters = new resources.ClustersTree(p);
   const all = [experiments, models, jobs, endpoints, clusters];
   const jobLogs = new JobLogDocuments(p);
 
   const experimentsView = vscode.window.createTreeView('trellis.experiments', { treeDataProvider: experiments, canSelectMany: true, showCollapseAll: true });
   experiments.attachView(experimentsView);
+  const endpointsView = vscode.window.createTreeView('trellis.endpoints', { treeDataProvider: endpoints });
+  endpoints.setVisible(endpointsView.visible);
   context.subscriptions.push(
     log,
     p,
@@ -50,7 +61,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
     experimentsView,
     vscode.window.createTreeView('trellis.models', { treeDataProvider: models, showCollapseAll: true }),
     vscode.window.registerTreeDataProvider('trellis.jobs', jobs),
-    vscode.window.registerTreeDataProvider('trellis.endpoints', endpoints),
+    endpointsView,
+    endpointsView.onDidChangeVisibility((e) => endpoints.setVisible(e.visible)),
     vscode.window.registerTreeDataProvider('trellis.clusters', clusters),
     new PlatformStatusBar(p),
     vscode.workspace.registerTextDocumentContentProvider(ARTIFACT_SCHEME, new ArtifactDocuments(p)),
@@ -60,6 +72,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
     ...commands[1].runCommands(p, experiments),
     ...commands[2].modelCommands(p, models),
     ...commands[3].jobCommands(p, jobs),
+    ...commands[4].servingCommands(p, endpoints, context.extensionPath),
+    ...commands[5].trainingCommands(p, jobs),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('trellis.clusters')) clusters.refresh();
       if (p.state.kind === 'running' && (e.affectsConfiguration('trellis.server.url') || e.affectsConfiguration('trellis.dataDir'))) {

@@ -4,6 +4,7 @@
 import { writeFileSync } from 'node:fs';
 import { runAll } from './harness';
 import './platform-suite';
+import './serving-suite';
 
 export async function run(): Promise<void> {
   const results = await runAll();

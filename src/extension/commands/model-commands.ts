@@ -9,7 +9,7 @@ import { command, runContributed } from './ui';
 /** MLflow's alias rule: letters, digits, _ and -, not starting like a version (v1, V2). */
 const ALIAS = /^[A-Za-z_][\w-]*$/;
 
-async function pickVersion(client: TrellisClient, title: string): Promise<ModelVersion | undefined> {
+export async function pickVersion(client: TrellisClient, title: string): Promise<ModelVersion | undefined> {
   const models = await client.searchModels();
   if (models.length === 0) throw new Error('There are no registered models yet. Register one from a run first ("Trellis: Register Model from Run").');
   const model = await vscode.window.showQuickPick(models.map((m) => ({ label: m.name, m })), { title: `${title}: pick the model` });
@@ -17,7 +17,7 @@ async function pickVersion(client: TrellisClient, title: string): Promise<ModelV
   return pickVersionOf(client, model.label, title);
 }
 
-async function pickVersionOf(client: TrellisClient, name: string, title: string): Promise<ModelVersion | undefined> {
+export async function pickVersionOf(client: TrellisClient, name: string, title: string): Promise<ModelVersion | undefined> {
   const versions = (await client.searchVersions(`name=${quoteFilterValue(name)}`)).sort((a, b) => Number(b.version) - Number(a.version));
   const pick = await vscode.window.showQuickPick(
     versions.map((v) => ({ label: `v${v.version}`, description: v.aliases.map((a) => `@${a}`).join(' '), detail: v.source, v })),

@@ -1,7 +1,7 @@
 import * as vscode from 'vscode';
 import type { ChangeEvent } from '../../core/events';
 import type { JobView } from '../../services/jobs/job-records';
-import { readEndpointFiles } from '../../core/endpoint-files';
+import type { ServedModelView } from '../../client/trellis-client';
 import { settings, type ClusterSetting } from '../settings';
 import { RefreshingTree, messageItem } from './refreshing-tree';
 
@@ -14,10 +14,26 @@ interface Listed {
 }
 
 export type ResourceNode =
-  | { kind: 'resource'; contextValue: string; label: string; description?: string; tooltip?: string; icon: string; children?: ResourceNode[]; job?: JobView }
+  | {
+      kind: 'resource';
+      contextValue: string;
+      label: string;
+      description?: string;
+      tooltip?: string;
+      icon: string;
+      children?: ResourceNode[];
+      job?: JobView;
+      /** A version the platform's model host serves (Endpoints view). */
+      served?: ServedModelView;
+      /** A server `trellis serve` announced: its URL (the endpoint monitor's target) and process. */
+      url?: string;
+      pid?: number;
+      /** A model reference an announced server answers (`trellis loadtest --model`). */
+      modelRef?: string;
+    }
   | { kind: 'message'; label: string; icon?: string };
 
-abstract class ResourceTree extends RefreshingTree<ResourceNode> {
+export abstract class ResourceTree extends RefreshingTree<ResourceNode> {
   getTreeItem(node: ResourceNode): vscode.TreeItem {
     if (node.kind === 'message') return messageItem(node.label, node.icon);
     const item = new vscode.TreeItem(node.label, node.children?.length ? vscode.TreeItemCollapsibleState.Collapsed : vscode.TreeItemCollapsibleState.None);
@@ -77,42 +93,6 @@ export class JobsTree extends ResourceTree {
       icon: JOB_ICONS[j.status] ?? 'circle-outline',
       job: j,
     }));
-  }
-}
-
-/**
- * Served models: the control API's endpoints once it has them; today, the endpoints `trellis serve`
- * processes announce in the data directory.
- */
-export class EndpointsTree extends ResourceTree {
-  protected affectedBy(e: ChangeEvent): boolean {
-    return (e.type as string).startsWith('endpoint.');
-  }
-
-  protected async roots(): Promise<ResourceNode[]> {
-    const listed = await this.listing('/api/trellis/endpoints', 'endpoints', 'trellis.endpointsApi');
-    if (listed) return listed.map((l) => listedNode(l, 'endpoint', 'radio-tower'));
-    if (!this.platform.client) return [];
-    const endpoints = readEndpointFiles(this.platform.dataDir);
-    return Promise.all(
-      endpoints.map(async (e): Promise<ResourceNode> => ({
-        kind: 'resource',
-        contextValue: 'endpoint',
-        label: new URL(e.url).host,
-        description: (await ready(e.url)) ? 'ready' : 'not ready',
-        tooltip: `${e.url} (pid ${e.pid})`,
-        icon: 'radio-tower',
-        children: e.models.map((m) => ({ kind: 'resource', contextValue: 'endpointModel', label: `${m.name} v${m.version}`, description: m.ref, icon: 'package' })),
-      })),
-    );
-  }
-}
-
-async function ready(url: string): Promise<boolean> {
-  try {
-    return (await fetch(`${url}/v2/health/ready`, { signal: AbortSignal.timeout(1000) })).ok;
-  } catch {
-    return false;
   }
 }
 
