@@ -62,6 +62,8 @@ test('kubeconfig: current or named context, token and CA read; plugins and unkno
   assert.throws(() => loadKubeConnection({ kubeconfig: path, context: 'cloud' }), /exec plugin \(gke-gcloud-auth-plugin\), which Trellis does not run\. Use a context with a client certificate or a token/);
   assert.throws(() => loadKubeConnection({ kubeconfig: path, context: 'prod' }), /No context 'prod' in the kubeconfig \(contexts: dev, cloud\)/);
   assert.throws(() => loadKubeConnection({ kubeconfig: join(tmp.dir, 'nope') }), /Cannot read the kubeconfig .*nope \(ENOENT\)/);
+  const certFile = kubeconfig('c-cert', [{ name: 'dev-user', user: { 'client-certificate': 'certs/client.crt', 'client-key': 'certs/client.key' } }]);
+  assert.throws(() => loadKubeConnection({ kubeconfig: certFile }), /The kubeconfig's client-certificate .*certs\/client\.crt cannot be read \(ENOENT\)/);
 });
 
 test('server-side apply: PATCH with apply-patch+yaml, fieldManager=trellis and force, bearer token', async () => {

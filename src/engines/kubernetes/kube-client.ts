@@ -105,7 +105,16 @@ export class KubeClient {
           while ((nl = buf.indexOf('\n')) >= 0) {
             const line = buf.slice(0, nl).trim();
             buf = buf.slice(nl + 1);
-            if (line) onEvent(JSON.parse(line) as WatchEvent<T>);
+            if (!line) continue;
+            let event: WatchEvent<T>;
+            try {
+              event = JSON.parse(line) as WatchEvent<T>;
+            } catch {
+              req.destroy();
+              reject(new TrellisError('INTERNAL_ERROR', `The API server at ${this.connection.server} sent a watch event that is not JSON.`));
+              return;
+            }
+            onEvent(event);
           }
         });
         res.on('end', resolve);

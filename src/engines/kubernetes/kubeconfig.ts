@@ -85,11 +85,11 @@ export function loadKubeConnection(options: { kubeconfig?: string; context?: str
     const inline = (from === 'user' ? u : cl)[`${key}-data`];
     if (typeof inline === 'string') return Buffer.from(inline, 'base64');
     const file = (from === 'user' ? u : cl)[key];
-    if (typeof file === 'string') return readFileSync(isAbsolute(file) ? file : join(dirname(base), file));
+    if (typeof file === 'string') return readReferenced(isAbsolute(file) ? file : join(dirname(base), file), key);
     return undefined;
   };
   const tokenFile = typeof u.tokenFile === 'string' ? u.tokenFile : undefined;
-  const token = typeof u.token === 'string' ? u.token : tokenFile ? readFileSync(isAbsolute(tokenFile) ? tokenFile : join(dirname(user!.path), tokenFile), 'utf8').trim() : undefined;
+  const token = typeof u.token === 'string' ? u.token : tokenFile ? readReferenced(isAbsolute(tokenFile) ? tokenFile : join(dirname(user!.path), tokenFile), 'tokenFile').toString('utf8').trim() : undefined;
   return {
     context: contextName,
     server: String(cl.server).replace(/\/+$/, ''),
@@ -102,6 +102,15 @@ export function loadKubeConnection(options: { kubeconfig?: string; context?: str
     insecureSkipTlsVerify: cl['insecure-skip-tls-verify'] === true,
     ...(typeof cl['tls-server-name'] === 'string' ? { tlsServerName: cl['tls-server-name'] } : {}),
   };
+}
+
+/** A file the kubeconfig names (a certificate, key or token), relative paths from the kubeconfig's folder. */
+function readReferenced(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw kubeError(`The kubeconfig's ${key} ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`, 'Fix the path in the kubeconfig or use the inline *-data form.');
+  }
 }
 
 function optional<K extends string>(key: K, value: Buffer | undefined): Partial<Record<K, Buffer>> {
