@@ -70,6 +70,7 @@ test('--dry-run writes the Service, Deployment, HPA and PDB as YAML, labelled wi
   const r = await deploy(`${MODEL}@prod`, '--cluster', 'staging', '--dry-run');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /Digits MLP version 2 → cluster staging \(namespace ml\), dry run/);
+  assert.match(r.stderr, /note: 1 nvidia\.com\/gpu per replica are reserved, but the serving image runs onnxruntime's CPU provider/);
   assert.match(r.stdout, /^dry-run: Digits MLP version 2 \(registry\.example\.com\/ml\/trellis-serving\/digits-mlp-[0-9a-f]{6}:v2-[0-9a-f]{12}\)/);
   const docs = readManifests();
   assert.deepEqual(docs.map((d) => d.doc.kind).sort(), ['Deployment', 'HorizontalPodAutoscaler', 'PodDisruptionBudget', 'Service']);
@@ -107,6 +108,7 @@ test('a canary dry run puts the version next to the stable one the tracker recor
   const r = await deploy(`${MODEL}/2`, '--cluster', 'staging', '--dry-run', '--canary', '25%');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stderr, /canary by replica ratio: 1 canary and 3 stable replicas behind one Service ≈ 25% of requests/);
+  assert.match(r.stderr, /dry run: version 1 taken as the stable one, from the tracker's last recorded deployment/);
   const deployments = readManifests().filter((d) => d.doc.kind === 'Deployment').map((d) => d.doc);
   assert.deepEqual(deployments.map((d) => [d.metadata.labels['trellis.version'], d.metadata.labels['trellis.track'], d.spec.replicas]).sort(), [['1', 'stable', 3], ['2', 'canary', 1]]);
   const hpa = readManifests().find((d) => d.doc.kind === 'HorizontalPodAutoscaler')!.doc;

@@ -57,12 +57,16 @@ export async function deployModel(ctx: DeployContext, options: DeployModelOption
   const { cluster, onLine } = ctx;
   const digest = await fileDigest(options.model.path);
   const image = modelImageTag(cluster.registry, options.model.name, options.model.version, digest);
+  if (cluster.gpusPerReplica > 0) {
+    onLine(`note: ${cluster.gpusPerReplica} nvidia.com/gpu per replica are reserved, but the serving image runs onnxruntime's CPU provider (its CUDA binaries are left out): the model runs on the CPU`);
+  }
   const request = { cluster, modelName: options.model.name, version: options.model.version, image, replicas: options.replicas, ...(options.canaryPercent !== undefined ? { canaryPercent: options.canaryPercent } : {}) };
 
   if (options.dryRun) {
     // No cluster is read: what runs is taken from the tracker's records, and a configured gateway is assumed served.
     const current = currentFromHistory(listDeployments(ctx.store), cluster.name, options.model.name);
     const plan = planDeploy({ ...request, gatewayApi: Boolean(cluster.gateway) }, current);
+    if (current.stable) onLine(`dry run: version ${current.stable.version} taken as the stable one, from the tracker's last recorded deployment`);
     plan.notes.forEach(onLine);
     return { plan, manifests: write(ctx, plan), image, result: 'dry-run' };
   }
