@@ -1,6 +1,6 @@
 // Every manifest the deploy code can produce, validated against the Kubernetes OpenAPI schemas that
-// kubernetes-models 5.1.0 ships (generated from Kubernetes 1.36's OpenAPI spec: its PodSpec has 1.36's
-// schedulingGroup) and @kubernetes-models/gateway-api 2.0.0 (HTTPRoute v1),
+// kubernetes-models 5.1.0 ships (Kubernetes v1.36's OpenAPI spec: its changelog moved to v1.36.0 in 5.0.0)
+// and @kubernetes-models/gateway-api 2.0.0 (HTTPRoute v1),
 // plus what the schemas cannot say: labels, security settings, probes, GPU limits, canary splits.
 import { before, test } from 'node:test';
 import assert from 'node:assert/strict';
