@@ -15,6 +15,7 @@ import { sweepCommand } from './commands/sweep';
 import { doctorCommand } from './commands/doctor';
 import { imagesCommand } from './commands/images';
 import { endpointsCommand } from './commands/endpoints';
+import { deployCommand } from './commands/deploy';
 
 const program = new Command('trellis')
   .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
@@ -47,6 +48,7 @@ sweepCommand(program, globals);
 doctorCommand(program, globals);
 imagesCommand(program);
 endpointsCommand(program, globals);
+deployCommand(program, globals);
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   if (err instanceof CommanderError) process.exit(err.exitCode);

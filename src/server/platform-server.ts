@@ -10,6 +10,7 @@ import { mountRegistryRoutes } from './mlflow-registry-routes';
 import { mountArtifactRoutes } from './mlflow-artifact-routes';
 import { mountTrellisRoutes } from './trellis-routes';
 import { mountLoadTestRoutes } from './loadtest-routes';
+import { mountDeployRoutes } from './deploy-routes';
 import { startPlatformServing } from './platform-serving';
 import { mountJobsRoutes } from './jobs-routes';
 import { JobService } from '../services/jobs/job-service';
@@ -55,6 +56,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountArtifactRoutes(router, store);
   mountTrellisRoutes(router, store, telemetry, { version: options.version, pid: process.pid, dataDir: options.dataDir });
   mountLoadTestRoutes(router, store);
+  mountDeployRoutes(router, store);
   const serving = startPlatformServing(router, store, telemetry.registry, { version: options.version, log });
   // Containers reach the platform on the Docker bridge gateway, through a second listener opened on the
   // first job; every request there needs the jobs' own token, whatever the main listener's address.
