@@ -8,6 +8,8 @@ export type ChangeEvent =
   | { type: 'model.updated'; name: string }
   | { type: 'model_version.created' | 'model_version.updated'; name: string; version: string }
   | { type: 'alias.moved'; name: string; alias: string; version: string | null }
+  /** Another process (the CLI, a model server, a deploy) wrote to the store: what it changed is unknown, views re-read. */
+  | { type: 'store.changed' }
   /** A served version's live inputs drifted from its reference on one feature (PSI at or over the threshold, or KS). */
   | { type: 'drift.alert'; model: string; version: string; input: string; feature: string; psi: number; ks?: number; p_value?: number };
 

@@ -15,8 +15,11 @@ export interface AppOptions {
   log: (line: string) => void;
 }
 
-/** Paths any caller may reach without a token: liveness only, nothing that reads data. */
-const OPEN_PATHS = new Set(['/health']);
+/**
+ * Paths any caller may reach without a token: liveness and readiness only, nothing that reads data
+ * (Kubernetes probes cannot send a token).
+ */
+const OPEN_PATHS = new Set(['/health', '/v2/health/live', '/v2/health/ready']);
 
 const EMPTY_REPLY = '{}';
 

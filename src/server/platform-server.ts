@@ -12,6 +12,7 @@ import { mountTrellisRoutes } from './trellis-routes';
 import { mountLoadTestRoutes } from './loadtest-routes';
 import { mountDeployRoutes } from './deploy-routes';
 import { startPlatformServing } from './platform-serving';
+import { watchExternalWrites } from '../core/external-writes';
 import { mountJobsRoutes } from './jobs-routes';
 import { JobService } from '../services/jobs/job-service';
 import { resolve } from 'node:path';
@@ -58,6 +59,8 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
   mountLoadTestRoutes(router, store);
   mountDeployRoutes(router, store);
   const serving = startPlatformServing(router, store, telemetry.registry, { version: options.version, log });
+  // Writes by other processes (a CLI command, a deploy) reach this server's event stream as one generic event.
+  const stopWatchingWrites = watchExternalWrites(store.db, 1000, () => store.changes.emit({ type: 'store.changed' }));
   // Containers reach the platform on the Docker bridge gateway, through a second listener opened on the
   // first job; every request there needs the jobs' own token, whatever the main listener's address.
   let containerApp: ReturnType<typeof createApp> | undefined;
@@ -100,6 +103,7 @@ export async function startPlatformServer(options: PlatformServerOptions): Promi
         await jobs.close();
         await containerApp?.drainAndClose();
         await app.drainAndClose();
+        stopWatchingWrites();
         await serving.close();
         store.close();
         if (options.announce) removeServerFile(options.dataDir, process.pid);

@@ -21,7 +21,8 @@ export function startPlatformServing(router: Router, store: Store, registry: Reg
   const host = new ServingHost({ store, registry, workers: Math.max(1, Math.min(4, availableParallelism())), version: options.version, log });
   host.mount(router);
   const unsubscribe = store.changes.subscribe((event) => {
-    if (event.type === 'alias.moved' && host.modelServer.models().some((m) => m.name === event.name)) {
+    const aliasMayHaveMoved = (event.type === 'alias.moved' && host.modelServer.models().some((m) => m.name === event.name)) || (event.type === 'store.changed' && host.modelServer.models().length > 0);
+    if (aliasMayHaveMoved) {
       host.modelServer.refresh().then((moves) => logMoves(moves, log), (err: Error) => log(`alias refresh failed: ${err.message}`));
     } else if (event.type === 'model_version.created') {
       void buildDriftReference(store, event.name, event.version, log);

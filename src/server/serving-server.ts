@@ -7,7 +7,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { removeEndpointFile, writeEndpointFile, type EndpointFile, type EndpointModel } from '../core/endpoint-files';
-import { databasePath, openStore, type Store } from '../core/store';
+import { watchExternalWrites } from '../core/external-writes';
+import { databasePath, openStore } from '../core/store';
 import type { BatcherOptions } from '../services/serving/batcher';
 import type { ModelServer, ServedModel } from '../services/serving/model-server';
 import type { RouteSpec } from '../services/serving/traffic-route';
@@ -142,7 +143,10 @@ export async function startServingServer(options: ServingServerOptions): Promise
   const endpointInfo = (): EndpointFile => ({ pid: process.pid, url, token, models: modelServer.models().map((m) => endpointModel(url, m)), version: options.version });
   const endpointFile = announce ? writeEndpointFile(options.dataDir, endpointInfo()) : undefined;
   if (endpointFile) announceNow = () => writeEndpointFile(options.dataDir, endpointInfo());
-  const stopWatching = watchAliases(store, modelServer, options.aliasCheckMs ?? 1000, log);
+  // Alias moves are commits by other processes (the CLI, the platform server): re-resolve on each.
+  const stopWatching = watchExternalWrites(store.db, options.aliasCheckMs ?? 1000, () =>
+    modelServer.refresh().then((moves) => logMoves(moves, log), (err: Error) => log(`alias check failed: ${err.message}`)),
+  );
 
   let closing: Promise<void> | undefined;
   return {
@@ -166,30 +170,6 @@ export async function startServingServer(options: ServingServerOptions): Promise
   };
 }
 
-/**
- * Checks the registry for commits by other processes (SQLite's data_version changes) and, when there
- * were some, lets the model server move aliases that now name other versions. Returns the stop function.
- */
-function watchAliases(store: Store, models: ModelServer, everyMs: number, log: (line: string) => void): () => void {
-  if (everyMs <= 0) return () => {};
-  const dataVersion = store.db.prepare('PRAGMA data_version').pluck();
-  let seen = dataVersion.get();
-  let busy = false;
-  const timer = setInterval(() => {
-    if (busy) return;
-    const now = dataVersion.get();
-    if (now === seen) return;
-    seen = now;
-    busy = true;
-    models
-      .refresh()
-      .then((moves) => logMoves(moves, log))
-      .catch((err: Error) => log(`alias check failed: ${err.message}`))
-      .finally(() => (busy = false));
-  }, everyMs);
-  timer.unref();
-  return () => clearInterval(timer);
-}
 
 function endpointModel(url: string, m: ServedModel): EndpointModel {
   return {
