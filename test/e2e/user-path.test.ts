@@ -1,7 +1,8 @@
 // A user's path in a real workbench (code-server + Chromium), from an empty workspace: start the
 // platform from the palette → a run logged through the MLflow REST API appears in the explorer → its
-// dashboard shows the chart → compare two runs → register a model version and set an alias → filter
-// runs with the search grammar → delete a run.
+// dashboard shows the chart → compare two runs → register a model version and set an alias → serve it
+// in the platform's model host → load-test it from the palette and see the report's chart → stop serving
+// it (asks first) → filter runs with the search grammar → delete a run.
 // Runs twice: with the repository as a development extension, and with the .vsix that `npm run package`
 // builds, installed through code-server's --install-extension. Every step saves a screenshot.
 import { after, afterEach, before, describe, test } from 'node:test';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
 import { outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
 import { readServerFile } from '../../src/core/server-file';
+import { mlpModel } from '../fixtures/onnx-models';
 
 interface Logged {
   url: string;
@@ -33,8 +35,10 @@ async function logTwoRuns(url: string): Promise<Logged> {
     const { run } = await call('runs/create', { experiment_id, run_name: name, start_time: Date.now() - 42_000 });
     const metrics = Array.from({ length: 50 }, (_, step) => ({ key: 'loss', value: 2 * Math.exp(-step * lr * 2) + 0.05, step, timestamp: Date.now() }));
     await call('runs/log-batch', { run_id: run.info.run_id, params: [{ key: 'lr', value: String(lr) }, { key: 'hidden', value: '64' }], metrics });
-    const put = await fetch(`${url}/api/2.0/mlflow-artifacts/artifacts/${run.info.artifact_uri.replace('mlflow-artifacts:/', '')}/model/MLmodel`, { method: 'PUT', body: 'flavors:\n  onnx: {}\n' });
-    assert.equal(put.status, 200);
+    const artifacts = `${url}/api/2.0/mlflow-artifacts/artifacts/${run.info.artifact_uri.replace('mlflow-artifacts:/', '')}`;
+    assert.equal((await fetch(`${artifacts}/model/MLmodel`, { method: 'PUT', body: 'flavors:\n  onnx: {}\n' })).status, 200);
+    // A real ONNX model (784 → 8 → 10), so the registered version can be served and load-tested.
+    assert.equal((await fetch(`${artifacts}/model/model.onnx`, { method: 'PUT', body: mlpModel({ hidden: 8 }).bytes })).status, 200);
     await call('runs/update', { run_id: run.info.run_id, status: 'FINISHED', end_time: Date.now() });
     runIds.push(run.info.run_id);
   }
@@ -184,6 +188,54 @@ function userPath(kind: 'dev' | 'vsix') {
       assert.equal(body.model_version?.version, '1');
       assert.equal(body.model_version?.run_id, logged.runIds[1]);
       assert.match(body.model_version?.source, /\/model$/);
+    });
+
+    test('serve the version in the platform model host from the Models tree', async () => {
+      await treeRow(wb.page, 'Models', 'v1').hover();
+      await treeRow(wb.page, 'Models', 'v1').locator('.action-label[aria-label="Serve Model Version"]').click();
+      await toast(wb.page, /serving digits v1 at http:\/\/127\.0\.0\.1:\d+\/v2\/models\/digits\/versions\/1\/infer/).waitFor({ timeout: 30_000 });
+      // The command reveals the Endpoints view: the version, ready, with its alias.
+      const row = treeRow(wb.page, 'Endpoints', 'digits v1');
+      await row.waitFor({ timeout: 15_000 });
+      assert.match(await row.innerText(), /ready/);
+      await wb.screenshot('model-served');
+      const served = (await (await fetch(`${logged.url}/api/trellis/serving/models`)).json()) as any;
+      assert.deepEqual(served.models.map((m: any) => `${m.name}/${m.version}`), ['digits/1']);
+    });
+
+    test('load-test it from the palette; the report panel shows its chart', async () => {
+      await wb.runCommand('Trellis: Load Test Endpoint');
+      await quickPickRow(wb.page, 'digits v1').click();
+      await quickPickRow(wb.page, 'Constant rate').click();
+      const input = wb.page.locator('.quick-input-widget .quick-input-box input');
+      const step = async (prompt: string, value?: string) => {
+        await wb.page.locator('.quick-input-widget', { hasText: prompt }).waitFor();
+        if (value !== undefined) await input.fill(value);
+        await wb.page.keyboard.press('Enter');
+      };
+      await step('Requests per second', '20');
+      await step('How long', '2s');
+      await step('Pass/fail thresholds'); // the proposed p99<100ms, errors<1%
+      await toast(wb.page, /load-testing digits v1/).waitFor();
+      await wb.screenshot('load-test-progress');
+      await toast(wb.page, /load test (passed|failed)/).waitFor({ timeout: 60_000 });
+      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      await frame.locator('canvas').first().waitFor({ timeout: 30_000 });
+      await wb.screenshot('load-test-report');
+      const tests = (await (await fetch(`${logged.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=load-tests`)).json()) as any;
+      assert.ok(tests.experiment, 'the test was recorded in the load-tests experiment');
+    });
+
+    test('stop serving it from the Endpoints view after confirming', async () => {
+      const row = treeRow(wb.page, 'Endpoints', 'digits v1');
+      await row.hover();
+      await row.locator('.action-label[aria-label="Stop Endpoint"]').click();
+      const dialog = wb.page.locator('.monaco-dialog-box', { hasText: 'Stop serving digits v1?' });
+      await dialog.waitFor();
+      await dialog.locator('.monaco-button', { hasText: /^Stop$/ }).click();
+      await row.waitFor({ state: 'detached', timeout: 15_000 });
+      const served = (await (await fetch(`${logged.url}/api/trellis/serving/models`)).json()) as any;
+      assert.deepEqual(served.models, []);
     });
 
     test('filter runs with the search grammar', async () => {

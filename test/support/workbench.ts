@@ -1,20 +1,27 @@
-// A real VS Code workbench for the extension tests: code-server (VS Code 1.100 for the browser) on
-// 127.0.0.1 with the extension loaded, driven by Debian's Chromium through playwright-core.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+// A real VS Code workbench for the extension tests: code-server (test/support/code-server.ts) with the
+// extension loaded, driven by Debian's Chromium through playwright-core.
+import { mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { repoRoot, startCodeServer } from './code-server';
 
-export const repoRoot = resolve(__dirname, '../..');
+export { codeServerDir, repoRoot } from './code-server';
 const CHROMIUM = process.env.TRELLIS_CHROMIUM ?? '/usr/bin/chromium';
+/** What Chromium needs headless on these machines (no sandbox as root, no GPU, nothing phoning home). */
+export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-/** Installs code-server on first use (scripts/install-code-server.sh is idempotent) and returns its folder. */
-export function codeServerDir(): string {
-  const r = spawnSync('bash', [join(repoRoot, 'scripts/install-code-server.sh')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
-  if (r.status !== 0) throw new Error(`scripts/install-code-server.sh failed (exit ${r.status}); see its output above.`);
-  return r.stdout.trim().split('\n').pop()!;
+/** Opens a workbench URL in headless Chromium and waits for the workbench to render. */
+export async function openWorkbenchPage(url: string): Promise<{ browser: Browser; page: Page }> {
+  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(url);
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    return { browser, page };
+  } catch (err) {
+    await browser.close().catch(() => {});
+    throw err;
+  }
 }
 
 /** Where a test's screenshots and logs go: `.test-tmp/<suite>/<name>` (TRELLIS_TEST_OUTPUT overrides the root). */
@@ -50,86 +57,25 @@ export interface Workbench {
   stop(): Promise<void>;
 }
 
-const QUIET_SETTINGS = {
-  'workbench.startupEditor': 'none',
-  'telemetry.telemetryLevel': 'off',
-  'extensions.autoCheckUpdates': false,
-  'extensions.autoUpdate': false,
-  'update.mode': 'none',
-  'workbench.tips.enabled': false,
-  'security.workspace.trust.enabled': false,
-  'window.commandCenter': false,
-};
-
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolvePort(port));
-    });
-  });
-}
-
 /** Starts code-server in its own process group and Chromium on the workbench; stop() ends both. */
 export async function startWorkbench(options: WorkbenchOptions): Promise<Workbench> {
-  const codeServer = codeServerDir();
-  const entry = join(codeServer, 'out/node/entry.js');
-  const root = mkdtempSync(join(tmpdir(), 'trellis-workbench-'));
-  const dirs = { userData: join(root, 'user-data'), extensions: join(root, 'extensions'), xdg: join(root, 'xdg') };
-  for (const d of Object.values(dirs)) mkdirSync(d, { recursive: true });
-  mkdirSync(join(dirs.userData, 'User'), { recursive: true });
-  writeFileSync(join(dirs.userData, 'User/settings.json'), JSON.stringify(QUIET_SETTINGS, null, 2));
-  const config = join(root, 'config.yaml');
-  writeFileSync(config, 'auth: none\ncert: false\n');
-  const env = {
-    ...process.env,
-    XDG_CONFIG_HOME: join(dirs.xdg, 'config'),
-    XDG_DATA_HOME: join(dirs.xdg, 'data'),
-    XDG_CACHE_HOME: join(dirs.xdg, 'cache'),
-    ...options.env,
-  };
-  const common = ['--config', config, '--user-data-dir', dirs.userData, '--extensions-dir', dirs.extensions];
-
-  const extension = options.extension ?? { kind: 'dev' };
-  if (extension.kind === 'vsix') {
-    const r = spawnSync(process.execPath, [entry, ...common, '--install-extension', extension.path, '--force'], { env, encoding: 'utf8' });
-    if (r.status !== 0 || !/was successfully installed/.test(r.stdout)) throw new Error(`installing ${extension.path} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  }
-
-  const port = await freePort();
-  const logPath = join(options.outDir, 'code-server.log');
-  const logFd = openSync(logPath, 'w');
-  const child: ChildProcess = spawn(
-    process.execPath,
-    [entry, ...common, '--auth', 'none', '--bind-addr', `127.0.0.1:${port}`, '--disable-telemetry', '--disable-update-check',
-      '--disable-workspace-trust', '--disable-getting-started-override', '--ignore-last-opened', options.workspace],
-    // detached: its own process group, so stop() ends the extension host and its children with it.
-    { env, detached: true, stdio: ['ignore', logFd, logFd] },
-  );
-  const base = `http://127.0.0.1:${port}`;
+  const server = await startCodeServer({
+    workspace: options.workspace,
+    extension: options.extension ?? { kind: 'dev' },
+    ...(options.extensionTestsPath ? { extensionTestsPath: options.extensionTestsPath } : {}),
+    logPath: join(options.outDir, 'code-server.log'),
+    ...(options.env ? { env: options.env } : {}),
+  });
   let browser: Browser | undefined;
   const stop = async () => {
     await browser?.close().catch(() => {});
-    killGroup(child);
-    await waitForExit(child, 5000);
-    rmSync(root, { recursive: true, force: true });
+    await server.stop();
   };
   try {
-    await waitForHttp(`${base}/healthz`, child, 30_000);
-    const remote = (path: string) => `vscode-remote://127.0.0.1:${port}${path}`;
-    const payload: [string, string][] = [];
-    if (extension.kind === 'dev') payload.push(['extensionDevelopmentPath', remote(repoRoot)]);
-    if (options.extensionTestsPath) payload.push(['extensionTestsPath', remote(options.extensionTestsPath)]);
-    const url = `${base}/?folder=${encodeURIComponent(options.workspace)}${payload.length ? `&payload=${encodeURIComponent(JSON.stringify(payload))}` : ''}`;
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
-    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(url);
-    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    const opened = await openWorkbenchPage(server.url);
+    browser = opened.browser;
+    const page = opened.page;
+    const url = server.url;
     let shots = 0;
     return {
       url,
@@ -159,49 +105,12 @@ export async function startWorkbench(options: WorkbenchOptions): Promise<Workben
           }
         }
       },
-      log: () => readFileSync(logPath, 'utf8'),
+      log: server.log,
       stop,
     };
   } catch (err) {
-    const log = readFileSync(logPath, 'utf8');
+    const log = server.log();
     await stop();
     throw new Error(`${(err as Error).message}\ncode-server log (last 3000 chars):\n${log.slice(-3000)}`);
   }
-}
-
-function killGroup(child: ChildProcess): void {
-  if (child.pid === undefined || child.exitCode !== null) return;
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    // already gone
-  }
-}
-
-async function waitForExit(child: ChildProcess, ms: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((r) => child.once('exit', () => r()));
-  const timer = setTimeout(() => {
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }, ms);
-  await exited;
-  clearTimeout(timer);
-}
-
-async function waitForHttp(url: string, child: ChildProcess, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`code-server exited with code ${child.exitCode} before it answered`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`code-server did not answer ${url} within ${ms / 1000} s`);
 }
