@@ -36,6 +36,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
       import('./commands/job-commands.js'),
       import('./commands/serving-commands.js'),
       import('./commands/training-commands.js'),
+      import('./commands/deploy-commands.js'),
     ]),
     import('./job-logs.js'),
     import('./trees/endpoints-tree.js'),
@@ -74,6 +75,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<Trelli
     ...commands[3].jobCommands(p, jobs),
     ...commands[4].servingCommands(p, endpoints, context.extensionPath),
     ...commands[5].trainingCommands(p, jobs),
+    ...commands[6].deployCommands(p, clusters, context.extensionPath),
     vscode.workspace.onDidChangeConfiguration((e) => {
       if (e.affectsConfiguration('trellis.clusters')) clusters.refresh();
       if (p.state.kind === 'running' && (e.affectsConfiguration('trellis.server.url') || e.affectsConfiguration('trellis.dataDir'))) {

@@ -7,6 +7,11 @@ export interface ClusterSetting {
   context?: string;
   namespace?: string;
   kubeconfig?: string;
+  /** Registry the model image is pushed to and the cluster pulls from. */
+  registry?: string;
+  pullSecret?: string;
+  replicas?: number;
+  gpusPerReplica?: number;
 }
 
 /** The `trellis.*` settings, read fresh each time so a change applies without a reload. */

@@ -1,6 +1,7 @@
 // Inside the real extension host: serving a registered version in the platform's own model host, the
 // Endpoints view over it (health, live p99/rps), a load test run by the command as a `trellis loadtest`
-// child process that records a run and opens its report, and a training job from the training command.
+// child process that records a run and opens its report, a training job from the training command, and a
+// dry-run deploy through `trellis deploy` (no Kubernetes cluster can run here; the dry run needs none).
 // Starts its own platform on the workspace (the platform suite before it ends stopped).
 import * as vscode from 'vscode';
 import assert from 'node:assert/strict';
@@ -10,6 +11,9 @@ import type { ResourceNode } from '../../src/extension/trees/resource-trees';
 import type { LoadTestOutcome } from '../../src/extension/loadtest-process';
 import type { JobView } from '../../src/services/jobs/job-records';
 import type { ServedModelView } from '../../src/client/trellis-client';
+import type { DeployReport } from '../../src/extension/commands/deploy-commands';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { splitCommandLine, parseKeyValues } from '../../src/extension/command-line';
 import { mlpModel } from '../fixtures/onnx-models';
 import { eventually, test } from './harness';
@@ -144,6 +148,30 @@ test('the training flow parses what the user types without a shell', () => {
   assert.throws(() => splitCommandLine('echo "open'), /unclosed " quote/);
   assert.deepEqual(parseKeyValues('lr=0.01, epochs=10 note=a=b'), { lr: '0.01', epochs: '10', note: 'a=b' });
   assert.throws(() => parseKeyValues('lr'), /'lr' is not KEY=VALUE/);
+});
+
+test('Deploy Model Version to Cluster (dry run) runs `trellis deploy` with the cluster of trellis.clusters and opens a manifest', async () => {
+  const config = vscode.workspace.getConfiguration('trellis');
+  await config.update('clusters', [{ name: 'in-host-cluster', namespace: 'ml', registry: '127.0.0.1:5000/trellis' }], vscode.ConfigurationTarget.Global);
+  try {
+    const tree = api().trees.clusters;
+    const [clusterNode] = (await tree.getChildren()) as ResourceNode[];
+    assert.equal(clusterNode && tree.getTreeItem(clusterNode).label, 'in-host-cluster');
+    const models = api().trees.models;
+    const model = ((await models.getChildren()) as ModelsNode[]).find((m) => m.kind === 'model' && m.model.name === MODEL);
+    const version = ((await models.getChildren(model)) as ModelsNode[]).find((v) => v.kind === 'version');
+    const report = await vscode.commands.executeCommand<DeployReport>('trellis.deployModelVersion', version, { cluster: 'in-host-cluster', dryRun: true });
+    assert.equal(report?.result, 'dry-run', JSON.stringify(report));
+    const dir = join(vscode.workspace.workspaceFolders![0]!.uri.fsPath, 'deploy', 'in-host-cluster', MODEL);
+    assert.ok(report.manifests.length >= 2 && report.manifests.every((f) => f.startsWith(dir) && existsSync(f)), `manifests under ${dir}: ${report.manifests.join(', ')}`);
+    const text = report.manifests.map((f) => readFileSync(f, 'utf8')).join('\n');
+    assert.match(text, /namespace: ml/);
+    assert.match(text, /image: 127\.0\.0\.1:5000\/trellis\//);
+    assert.equal(vscode.window.activeTextEditor?.document.uri.fsPath, report.manifests[0], 'the first manifest opens');
+    await vscode.commands.executeCommand('workbench.action.closeAllEditors');
+  } finally {
+    await config.update('clusters', undefined, vscode.ConfigurationTarget.Global);
+  }
 });
 
 test('the served version is stopped through the control API and leaves the Endpoints view', async () => {

@@ -30,6 +30,9 @@ export type ResourceNode =
       pid?: number;
       /** A model reference an announced server answers (`trellis loadtest --model`). */
       modelRef?: string;
+      /** Clusters view: the cluster a row belongs to, and the model version a deployment row runs. */
+      cluster?: string;
+      deployment?: { model: string; version: string };
     }
   | { kind: 'message'; label: string; icon?: string };
 
@@ -65,15 +68,6 @@ export abstract class ResourceTree extends RefreshingTree<ResourceNode> {
   }
 }
 
-const listedNode = (l: Listed, contextValue: string, icon: string): ResourceNode => ({
-  kind: 'resource',
-  contextValue,
-  label: l.name ?? l.id ?? '?',
-  description: l.status?.toLowerCase(),
-  tooltip: [l.id, l.url].filter(Boolean).join('\n'),
-  icon,
-});
-
 const JOB_ICONS: Record<string, string> = { RUNNING: 'sync~spin', SCHEDULED: 'clock', FINISHED: 'pass', FAILED: 'error', KILLED: 'circle-slash' };
 
 /** Training jobs in containers (the jobs API); a job is a run, so run events refresh it. */
@@ -96,24 +90,58 @@ export class JobsTree extends ResourceTree {
   }
 }
 
-/** Clusters from `trellis.clusters` → their deployments once the server has the deploy API. */
+/** What GET /api/trellis/deployments lists per deployment (the newest per cluster and model with ?latest=true). */
+interface DeploymentListed {
+  run_id: string;
+  cluster: string;
+  model: string;
+  version: string;
+  action: string;
+  result: string;
+  replicas?: number;
+  canaryPercent?: number;
+  image?: string;
+  message?: string;
+}
+
+const DEPLOYMENT_ICONS: Record<string, string> = { ready: 'rocket', applied: 'rocket', failed: 'error', 'timed-out': 'watch', 'rolled-back': 'history' };
+
+/**
+ * Clusters from `trellis.clusters` → the newest deployment of each model on it (version, result, replicas)
+ * once the server has the deploy API. Deployments are recorded as runs, so run events refresh it.
+ */
 export class ClustersTree extends ResourceTree {
   protected affectedBy(e: ChangeEvent): boolean {
-    return (e.type as string).startsWith('deployment.');
+    return e.type.startsWith('run.');
   }
 
   protected async roots(): Promise<ResourceNode[]> {
     const clusters: ClusterSetting[] = settings().clusters;
-    const deployments = await this.listing('/api/trellis/deployments', 'deployments', 'trellis.deploymentsApi');
+    const client = this.platform.client;
+    const reply = client ? await client.optionalListing<{ deployments?: DeploymentListed[] }>('/api/trellis/deployments?latest=true') : undefined;
+    void vscode.commands.executeCommand('setContext', 'trellis.deploymentsApi', reply !== undefined);
+    const deployments = reply?.deployments;
     return clusters.map((c) => ({
       kind: 'resource',
       contextValue: 'cluster',
       label: c.name,
       description: [c.context, c.namespace].filter(Boolean).join(' / '),
       icon: 'server-environment',
-      children: deployments
-        ? deployments.filter((d) => (d as Listed & { cluster?: string }).cluster === c.name).map((d) => listedNode(d, 'deployment', 'rocket'))
-        : [{ kind: 'message', label: 'Deployments appear here once this server has the deploy API.' }],
+      cluster: c.name,
+      children: !deployments
+        ? [{ kind: 'message', label: 'Deployments appear here once this server has the deploy API.' }]
+        : deployments
+            .filter((d) => d.cluster === c.name)
+            .map((d): ResourceNode => ({
+              kind: 'resource',
+              contextValue: 'deployment',
+              label: `${d.model} v${d.version}`,
+              description: [d.result, d.replicas !== undefined ? `${d.replicas} replica${d.replicas === 1 ? '' : 's'}` : '', d.canaryPercent ? `canary ${d.canaryPercent}%` : ''].filter(Boolean).join(' · '),
+              tooltip: [`${d.action} → ${d.result}`, d.image, d.message].filter(Boolean).join('\n'),
+              icon: DEPLOYMENT_ICONS[d.result] ?? 'rocket',
+              cluster: c.name,
+              deployment: { model: d.model, version: d.version },
+            })),
     }));
   }
 }
