@@ -9,6 +9,7 @@
  */
 import type { Datatype, ModelSignature, Tensor, TensorData, TensorSpec } from '../../engines/onnx/types';
 import { float16BitsToFloat32, float32ToFloat16Bits } from '../../engines/onnx/datatypes';
+import { NumberRun, readRequestJson } from './request-json';
 
 /** An error answered as KServe's `{"error": "..."}` with this HTTP status (400, 404, 413, 503…). */
 export class KServeError extends Error {
@@ -99,13 +100,13 @@ export function parseRequestBody(body: Buffer, headerLength?: string): { header:
     jsonBytes = body.subarray(0, n);
     binary = body.subarray(n);
   }
-  const text = jsonBytes.toString('utf8');
-  if (text.trim() === '') throw badRequest('The request body is empty: send a JSON object {"inputs": [{"name", "shape", "datatype", "data"}]}.');
-  return { header: parseJson(text), ...(binary ? { binary } : {}) };
+  const header = readRequestJson(jsonBytes) ?? parseJsonText(jsonBytes.toString('utf8'));
+  return { header, ...(binary ? { binary } : {}) };
 }
 
 /** JSON.parse; on failure, once more with Python's bare NaN/Infinity tokens read as strings. */
-function parseJson(text: string): unknown {
+function parseJsonText(text: string): unknown {
+  if (text.trim() === '') throw badRequest('The request body is empty: send a JSON object {"inputs": [{"name", "shape", "datatype", "data"}]}.');
   try {
     return JSON.parse(text);
   } catch (err) {
@@ -240,6 +241,7 @@ function decodeInput(item: Record<string, unknown>, spec: TensorSpec, bytes: Buf
     data = decodeBinary(name, spec.datatype, bytes, count, shape);
   } else {
     if (item.data === undefined) throw badRequest(`input '${name}': 'data' is required (a flat or nested row-major array of ${count} ${spec.datatype} values).`);
+    if (item.data instanceof NumberRun) return { name, datatype: spec.datatype, shape, data: fromNumberRun(name, spec.datatype, item.data, shape, count) };
     const flat = flatten(name, item.data, shape);
     if (flat.length !== count) {
       throw badRequest(`input '${name}': shape ${formatShape(shape)} needs ${count} values, got ${flat.length}.`);
@@ -299,6 +301,23 @@ function flatten(name: string, data: unknown, shape: number[]): unknown[] {
     throw badRequest(`input '${name}': nested data has dimensions ${formatShape(dims)} but the shape is ${formatShape(shape)}.`);
   }
   return out;
+}
+
+/**
+ * The fast reader's numbers (see request-json.ts), checked as `flatten` checks nested data. FP32 goes
+ * straight from the bytes to float32; a value at the edge of its range, and every other datatype, goes
+ * through `convert` for the same checks and messages as JSON.parse'd data.
+ */
+function fromNumberRun(name: string, datatype: Datatype, run: NumberRun, shape: number[], count: number): TensorData {
+  if (run.dims.length > 1 && run.dims.length === shape.length && run.dims.some((d, i) => d !== shape[i])) {
+    throw badRequest(`input '${name}': nested data has dimensions ${formatShape(run.dims)} but the shape is ${formatShape(shape)}.`);
+  }
+  if (run.length !== count) throw badRequest(`input '${name}': shape ${formatShape(shape)} needs ${count} values, got ${run.length}.`);
+  if (datatype === 'FP32') {
+    const out = run.toFloat32();
+    if (out.every((v) => Math.abs(v) < FP32_MAX)) return out;
+  }
+  return convert(name, datatype, run.numbers());
 }
 
 /** JSON values → a typed array (or strings), refusing any value the datatype cannot hold. */
