@@ -2,7 +2,18 @@ import type { Experiment, ModelVersion, Page, RegisteredModel, Run, ViewType } f
 import type { FileInfo } from '../core/artifacts';
 import type { JobRequest } from '../services/jobs/job-spec';
 import type { JobView } from '../services/jobs/job-records';
+import type { TensorSpec } from '../engines/onnx/types';
 import type { LogLine as JobLogLine } from '../services/jobs/log-capture';
+
+/** A version the platform's model host serves, as GET /api/trellis/serving/models lists it. */
+export interface ServedModelView {
+  name: string;
+  version: string;
+  refs: string[];
+  in_flight: number;
+  drift_monitored: boolean;
+  replicas: { id: string; outstanding: number; healthy: boolean; requests: number; failures: number; ejections: number }[];
+}
 
 /** An error answered by the server, with MLflow's error code. */
 export class ApiError extends Error {
@@ -282,6 +293,26 @@ export class TrellisClient {
   /** Records a finished load test as a run of the `load-tests` experiment. */
   async recordLoadTest(body: import('../services/loadtest/record').RecordLoadTestInput): Promise<{ run_id: string; experiment_id: string }> {
     return this.call('POST', '/api/trellis/loadtests', body as unknown as Query);
+  }
+
+  /** What the platform's own model host serves (its /v2 answers on the platform's port). */
+  async servedModels(): Promise<ServedModelView[]> {
+    return (await this.call<{ models?: ServedModelView[] }>('GET', '/api/trellis/serving/models')).models ?? [];
+  }
+
+  /** Loads a version (NAME@ALIAS, NAME/VERSION or NAME) into the platform's model host; resolves once it answers. */
+  async serveModel(ref: string): Promise<ServedModelView> {
+    return (await this.call<{ model: ServedModelView }>('POST', '/api/trellis/serving/models', { model: ref })).model;
+  }
+
+  /** A served version's signature as KServe v2 metadata reports it (load tests make request bodies from it). */
+  async servedModelMetadata(name: string, version: string): Promise<{ name: string; versions?: string[]; inputs: TensorSpec[] }> {
+    return this.call('GET', `/v2/models/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}`);
+  }
+
+  /** Stops serving a version (or every version of a name); admitted requests finish first. */
+  async stopServedModel(name: string, version?: string): Promise<{ name: string; version: string }[]> {
+    return (await this.call<{ stopped: { name: string; version: string }[] }>('DELETE', '/api/trellis/serving/models', { name, version })).stopped;
   }
 }
 
