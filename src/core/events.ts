@@ -10,6 +10,8 @@ export type ChangeEvent =
   | { type: 'alias.moved'; name: string; alias: string; version: string | null }
   /** Another process (the CLI, a model server, a deploy) wrote to the store: what it changed is unknown, views re-read. */
   | { type: 'store.changed' }
+  /** The platform's model host loaded, moved or stopped a version. */
+  | { type: 'serving.changed' }
   /** A served version's live inputs drifted from its reference on one feature (PSI at or over the threshold, or KS). */
   | { type: 'drift.alert'; model: string; version: string; input: string; feature: string; psi: number; ks?: number; p_value?: number };
 

@@ -18,7 +18,14 @@ export interface PlatformServing {
 
 export function startPlatformServing(router: Router, store: Store, registry: Registry, options: { version: string; log: (line: string) => void }): PlatformServing {
   const { log } = options;
-  const host = new ServingHost({ store, registry, workers: Math.max(1, Math.min(4, availableParallelism())), version: options.version, log });
+  const host = new ServingHost({
+    store,
+    registry,
+    workers: Math.max(1, Math.min(4, availableParallelism())),
+    onChange: () => store.changes.emit({ type: 'serving.changed' }),
+    version: options.version,
+    log,
+  });
   host.mount(router);
   const unsubscribe = store.changes.subscribe((event) => {
     const aliasMayHaveMoved = (event.type === 'alias.moved' && host.modelServer.models().some((m) => m.name === event.name)) || (event.type === 'store.changed' && host.modelServer.models().length > 0);

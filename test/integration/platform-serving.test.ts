@@ -116,6 +116,20 @@ test('an alias moved through the MLflow API moves the served version of the plat
   assert.equal((await p.api('POST', '/v2/models/sum/infer', inferBody(rows(1), rows(1)))).status, 404);
 });
 
+test('loading and stopping a version announce serving.changed on the event stream', async () => {
+  await registerVersion('announced');
+  const events = await openEventStream(`${p.server.url}/api/trellis/events`);
+  try {
+    assert.equal((await p.api('POST', '/api/trellis/serving/models', { model: 'announced/1' })).status, 200);
+    await events.stream.waitFor((e) => e.event === 'serving.changed');
+    const seen = events.stream.events.length;
+    assert.equal((await p.api('DELETE', '/api/trellis/serving/models', { name: 'announced' })).status, 200);
+    await events.stream.waitFor((e) => e.event === 'serving.changed' && events.stream.events.indexOf(e) >= seen);
+  } finally {
+    events.stream.close();
+  }
+});
+
 test('bad requests to the serving control API say what to send', async () => {
   const missing = await p.api('POST', '/api/trellis/serving/models', {});
   assert.equal(missing.status, 400);

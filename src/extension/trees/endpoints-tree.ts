@@ -29,7 +29,7 @@ export class EndpointsTree extends ResourceTree {
   private shown = new Map<string, IntervalStats>();
 
   protected affectedBy(e: ChangeEvent): boolean {
-    return e.type === 'alias.moved' || e.type === 'drift.alert';
+    return e.type === 'serving.changed' || e.type === 'alias.moved' || e.type === 'drift.alert';
   }
 
   /** The view's visibility: live figures are scraped only while someone looks. */

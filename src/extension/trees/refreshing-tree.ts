@@ -19,7 +19,8 @@ export abstract class RefreshingTree<T> implements vscode.TreeDataProvider<T>, v
     this.subscriptions.push(
       platform.onDidChangeState(() => this.refresh()),
       platform.onDidChange((e) => {
-        if (this.affectedBy(e)) this.scheduleRefresh();
+        // store.changed: another process wrote, what is unknown: every view re-reads (debounced).
+        if (e.type === 'store.changed' || this.affectedBy(e)) this.scheduleRefresh();
       }),
     );
   }
