@@ -18,7 +18,7 @@ before(async () => {
   if (!process.env.KUBECONFIG) return;
   try {
     const c = new KubeClient(loadKubeConnection());
-    await c.request('GET', '/version');
+    await c.servesApi('apps/v1'); // any request: does the context reach an API server that lets it in?
     client = c;
     skip = false;
   } catch (err) {
