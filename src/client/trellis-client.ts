@@ -15,6 +15,12 @@ export interface ServedModelView {
   replicas: { id: string; outstanding: number; healthy: boolean; requests: number; failures: number; ejections: number }[];
 }
 
+/** An error body as the platform answers it: MLflow's `{error_code, message}`, or KServe's `{error}` under /v2. */
+function apiError(body: unknown, status: number): ApiError {
+  const e = (body ?? {}) as { error_code?: string; message?: string; error?: string };
+  return new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? e.error ?? `HTTP ${status}`, status);
+}
+
 /** An error answered by the server, with MLflow's error code. */
 export class ApiError extends Error {
   constructor(
@@ -65,10 +71,7 @@ export class TrellisClient {
     } catch {
       throw new ApiError('BAD_RESPONSE', `The server answered ${res.status} with a body that is not JSON: ${text.slice(0, 200)}`, res.status);
     }
-    if (!res.ok) {
-      const e = json as { error_code?: string; message?: string };
-      throw new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, res.status);
-    }
+    if (!res.ok) throw apiError(json, res.status);
     return json as T;
   }
 
@@ -270,8 +273,7 @@ export class TrellisClient {
       throw new ApiError('UNREACHABLE', `Lost the Trellis server at ${this.url}: ${(err as Error).message}.`, 0);
     }
     if (!res.ok || !res.body) {
-      const e = (await res.json().catch(() => ({}))) as { error_code?: string; message?: string };
-      throw new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? `HTTP ${res.status}`, res.status);
+      throw apiError(await res.json().catch(() => ({})), res.status);
     }
     const decoder = new TextDecoder();
     let buffered = '';

@@ -6,6 +6,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Readable } from 'node:stream';
+import { ApiError, TrellisClient } from '../../src/client/trellis-client';
 import { ArtifactStore } from '../../src/core/artifacts';
 import { twoInputModel } from '../fixtures/onnx-models';
 import { openEventStream, sleep } from '../fixtures/processes';
@@ -139,6 +140,8 @@ test('bad requests to the serving control API say what to send', async () => {
   const notServed = await p.api('DELETE', '/api/trellis/serving/models', { name: 'nope' });
   assert.equal(notServed.status, 404);
   assert.match(notServed.body.message, /not served here/);
+  // The typed client reads KServe's {"error"} bodies as well as MLflow's.
+  await assert.rejects(new TrellisClient(p.server.url).servedModelMetadata('nope', '1'), (e: ApiError) => e.status === 404 && /Model 'nope' is not served here/.test(e.message));
 });
 
 test('a malformed reference file does not fail the registration: the version says what is wrong', async () => {
