@@ -3,7 +3,9 @@ import * as esbuild from 'esbuild';
 import { existsSync } from 'node:fs';
 
 const watch = process.argv.includes('--watch');
-const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'cpu-features', 'ssh2'];
+// @kubernetes/client-node (~15 MB bundled) is required from node_modules only when a deploy command
+// talks to a cluster: bundled, its size alone would slow every command's start-up to parse it.
+const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'cpu-features', 'ssh2', '@kubernetes/client-node'];
 
 const node = {
   bundle: true,
