@@ -110,12 +110,12 @@ test('the server runs non-root on a read-only root filesystem with no privileges
   assert.equal(d!.spec!.replicas, 2);
 });
 
-test('readiness and liveness probe /v2/health/ready and /v2/health/live with the token', () => {
+test('readiness and liveness: kubelet HTTP probes of /v2/health/ready and /v2/health/live on the server port', () => {
   const server = deployments(VARIANTS.plain!)[0]!.spec!.template.spec!.containers[0]!;
-  assert.equal(server.readinessProbe!.exec!.command!.at(-1), '/v2/health/ready');
-  assert.equal(server.livenessProbe!.exec!.command!.at(-1), '/v2/health/live');
-  assert.equal(server.startupProbe!.exec!.command!.at(-1), '/v2/health/ready');
-  assert.match(server.readinessProbe!.exec!.command![2]!, /authorization:`Bearer \$\{process\.env\.TRELLIS_TOKEN\}`/);
+  assert.deepEqual(server.readinessProbe!.httpGet, { path: '/v2/health/ready', port: 'http' });
+  assert.deepEqual(server.livenessProbe!.httpGet, { path: '/v2/health/live', port: 'http' });
+  assert.deepEqual(server.startupProbe!.httpGet, { path: '/v2/health/ready', port: 'http' });
+  assert.deepEqual(server.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
   assert.deepEqual(server.command!.slice(0, 7), ['/usr/bin/node', '/app/cli.js', '-d', '/data', 'serve', '--model', 'mnist/3']);
   assert.ok(server.command!.includes('mnist.ml.svc.cluster.local'), 'the Service name is an allowed Host');
 });

@@ -153,14 +153,11 @@ function seedContainer(state: ModelState, v: VersionSpec): IContainer {
 }
 
 /**
- * Probes run node inside the container: bound beyond loopback, the server wants the bearer token on
- * /v2/health/* too, and kubelet's httpGet probes cannot read it from a Secret.
+ * kubelet's own HTTP probes: the server answers /v2/health/* without the bearer token (they say nothing
+ * about the data), and accepts the pod IP the probe sends as its Host.
  */
 function healthProbe(path: string) {
-  const script =
-    "require('http').get({host:'127.0.0.1',port:" + SERVER_PORT + ',path:process.argv[1],headers:{authorization:`Bearer ${process.env.TRELLIS_TOKEN}`}},' +
-    "(r)=>process.exit(r.statusCode===200?0:1)).on('error',()=>process.exit(1))";
-  return { exec: { command: [NODE, '-e', script, path] }, timeoutSeconds: 3 };
+  return { httpGet: { path, port: 'http' }, timeoutSeconds: 3 };
 }
 
 function serverContainer(state: ModelState, names: ModelNames, v: VersionSpec): IContainer {
