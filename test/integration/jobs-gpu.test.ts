@@ -34,7 +34,7 @@ function mockEngine(): Server {
       }
       const id = /^\/containers\/([^/]+)/.exec(path)?.[1];
       if (path.endsWith('/start')) return res.writeHead(204).end();
-      if (path.endsWith('/logs') || path.endsWith('/stats')) return res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' }).end();
+      if (path.endsWith('/attach') || path.endsWith('/logs') || path.endsWith('/stats')) return res.writeHead(200, { 'Content-Type': 'application/vnd.docker.raw-stream' }).end();
       if (path.endsWith('/wait')) return json({ StatusCode: 0 });
       if (path.endsWith('/json') && id) return json({ Id: id, State: { Status: 'exited', Running: false, ExitCode: 0, OOMKilled: false, Error: '' } });
       if (req.method === 'DELETE' && id) return res.writeHead(204).end();
