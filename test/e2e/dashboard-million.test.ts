@@ -1,0 +1,102 @@
+// The run dashboard of a 1,000,000-point metric in a real workbench (code-server + Chromium): the workspace's
+// platform data holds the run (logged through the store, 1,000 points a batch), the platform is started from
+// the palette, and "Trellis: Open Run Dashboard" opens it. The chart must draw the server's downsampled
+// series (its min/max envelope: at most 4,000 points, not a million). How fast is bench/workbench.ts's
+// business; this test only prints the measured time.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { ConsoleMessage } from 'playwright-core';
+import { outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
+import { openStore } from '../../src/core/store';
+import type { Metric } from '../../src/core/entities';
+
+const POINTS = 1_000_000;
+/** The dashboard's MAX_POINTS (src/extension/panels/run-data.ts): 2,000 buckets, their min and max. */
+const MAX_DRAWN = 4000;
+const PAINT_LINE = /\[trellis\] first chart paint: (\d+) ms after opening, \d+ ms after navigation \((\d+) points of loss\)/;
+
+/** A finished run `million` with POINTS steps of a noisy decaying `loss`, written straight into the store. */
+function seedMillionPointRun(dataDir: string): string {
+  const store = openStore(dataDir);
+  try {
+    const runId = store.runs.create({ experiment_id: '0', run_name: 'million' }).info.run_id;
+    const start = Date.now() - POINTS;
+    for (let s0 = 0; s0 < POINTS; s0 += 1000) {
+      const metrics: Metric[] = [];
+      for (let step = s0; step < s0 + 1000; step++) metrics.push({ key: 'loss', value: 2 * Math.exp(-step / 200_000) + 0.1 * Math.sin(step / 97), timestamp: start + step, step });
+      store.runs.logBatch(runId, { metrics });
+    }
+    store.runs.update(runId, { status: 'FINISHED', end_time: Date.now() });
+    return runId;
+  } finally {
+    store.close();
+  }
+}
+
+let root: string;
+let wb: Workbench | undefined;
+let runId: string;
+const paintLines: string[] = [];
+
+before(async () => {
+  const built = spawnSync(process.execPath, ['esbuild.mjs'], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(built.status, 0, `node esbuild.mjs failed:\n${built.stderr}`);
+  root = mkdtempSync(join(tmpdir(), 'trellis-e2e-million-'));
+  const workspace = join(root, 'workspace');
+  mkdirSync(join(workspace, '.trellis'), { recursive: true });
+  runId = seedMillionPointRun(join(workspace, '.trellis'));
+  wb = await startWorkbench({ workspace, outDir: outputDir('e2e', 'dashboard-million') });
+  // The webview logs its first paint to its console; Chromium reports every frame's console to the page.
+  wb.page.on('console', (m: ConsoleMessage) => {
+    if (PAINT_LINE.test(m.text())) paintLines.push(m.text());
+  });
+});
+
+after(async () => {
+  await wb?.stop();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('the dashboard of a 1,000,000-point run draws the downsampled series', { timeout: 60_000 }, async () => {
+  const page = wb!.page;
+  await wb!.runCommand('Trellis: Start Platform');
+  await page.locator('.notifications-toasts .notification-toast', { hasText: /platform running at http:\/\/127\.0\.0\.1:\d+/ }).first().waitFor({ timeout: 30_000 });
+
+  await wb!.runCommand('Trellis: Open Run Dashboard');
+  await page.locator('.quick-input-widget .quick-input-box input').fill('million');
+  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'million' }).first().click();
+
+  const frame = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  const canvas = frame.locator('.chart-card[data-key="loss"] .chart-body canvas').first();
+  await canvas.waitFor({ timeout: 30_000 });
+  const chart = frame.locator('.chart-card[data-key="loss"] .chart-body[data-first-paint-ms]');
+  await chart.waitFor({ timeout: 10_000 });
+  await wb!.screenshot('dashboard-million');
+
+  const bodyMs = await frame.locator('body').getAttribute('data-first-paint-ms');
+  const chartMs = await chart.getAttribute('data-first-paint-ms');
+  assert.match(bodyMs ?? '', /^\d+$/, 'data-first-paint-ms on <body> is a whole number of milliseconds');
+  assert.equal(chartMs, bodyMs, 'the chart and <body> carry the same first-paint time');
+
+  // The canvas holds a drawing (opaque pixels), not a blank chart.
+  const inked = await canvas.evaluate((c: any) => {
+    const { data } = c.getContext('2d').getImageData(0, 0, c.width, c.height);
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] > 0) n++;
+    return n;
+  });
+  assert.ok(inked > 1000, `the chart's canvas has ${inked} drawn pixels`);
+
+  // What uPlot was given: the server's envelope of the million points, not the points themselves.
+  for (let i = 0; i < 50 && paintLines.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
+  const m = PAINT_LINE.exec(paintLines[0] ?? '');
+  assert.ok(m, `the webview logged its first paint (console lines seen: ${paintLines.length})`);
+  const drawn = Number(m[2]);
+  assert.ok(drawn >= 500 && drawn <= MAX_DRAWN, `the chart drew ${drawn} points (expected the downsampled envelope: 500..${MAX_DRAWN})`);
+  assert.equal(Number(m[1]), Number(bodyMs), 'the console line and data-first-paint-ms agree');
+  console.log(`run ${runId}: first chart paint ${bodyMs} ms after opening, ${drawn} of ${POINTS.toLocaleString('en-US')} points drawn`);
+});
