@@ -153,18 +153,8 @@ interface Zoom {
   localMs: number;
 }
 
-/**
- * Runs a palette command by its title. Unlike Workbench.runCommand (exact aria-label), the row may carry
- * more after a comma: its keybinding, or "recently used" once it ran.
- */
-async function paletteCommand(page: Page, title: string): Promise<void> {
-  await page.keyboard.press('F1');
-  await page.locator('.quick-input-widget .quick-input-box input').fill(`>${title}`);
-  await page.locator(`.quick-input-list .monaco-list-row[aria-label="${title}"], .quick-input-list .monaco-list-row[aria-label^="${title},"]`).first().click();
-}
-
 async function closeEditors(wb: Workbench): Promise<void> {
-  await paletteCommand(wb.page, 'View: Close All Editors');
+  await wb.runCommand('View: Close All Editors');
   await wb.page.locator('iframe.webview').first().waitFor({ state: 'detached', timeout: 10_000 });
 }
 
@@ -173,7 +163,7 @@ async function openDashboard(wb: Workbench, lines: PaintLines, run: SeededRun, o
   const page = wb.page;
   await closeEditors(wb);
   lines.clear();
-  await paletteCommand(page, 'Trellis: Open Run Dashboard');
+  await wb.runCommand('Trellis: Open Run Dashboard');
   await page.locator('.quick-input-widget .quick-input-box input').fill(run.name);
   // The quick pick lists the runs once the extension fetched them; the filter leaves just this one.
   await quickPickRow(page, run.name).first().waitFor();

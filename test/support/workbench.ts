@@ -89,7 +89,9 @@ export async function startWorkbench(options: WorkbenchOptions): Promise<Workben
         // Extensions register their commands a few seconds after the workbench appears, and the palette
         // lists what exists when it opens: reopen it until the command is there.
         const input = page.locator('.quick-input-widget .quick-input-box input');
-        const row = page.locator(`.quick-input-list .monaco-list-row[aria-label="${title.replace(/"/g, '\\"')}"]`).first();
+        // The row's label is the title, or the title then ", <keybinding>" / ", recently used".
+        const quoted = title.replace(/"/g, '\\"');
+        const row = page.locator(`.quick-input-list .monaco-list-row[aria-label="${quoted}"], .quick-input-list .monaco-list-row[aria-label^="${quoted}, "]`).first();
         const deadline = Date.now() + 30_000;
         for (;;) {
           await page.keyboard.press('F1');
