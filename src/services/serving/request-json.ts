@@ -11,10 +11,14 @@
  * whose results and error messages are the reference.
  */
 
-/** The numbers of one `data` array, unparsed: their byte ranges in the body, and the nesting's dimensions. */
+/**
+ * The numbers of one `data` array: their float32 values read during the scan (NaN where only an exact
+ * parse can tell), their byte ranges in the body, and the nesting's dimensions.
+ */
 export class NumberRun {
   constructor(
     private readonly body: Buffer,
+    private readonly float32: Float32Array,
     private readonly starts: Uint32Array,
     private readonly ends: Uint32Array,
     readonly length: number,
@@ -25,56 +29,64 @@ export class NumberRun {
   /** Each number as JSON.parse reads it. */
   numbers(): number[] {
     const out = new Array<number>(this.length);
-    for (let i = 0; i < this.length; i++) out[i] = this.number(i);
+    for (let i = 0; i < this.length; i++) out[i] = this.exact(i);
     return out;
   }
 
   /** The numbers as float32, exactly as JSON.parse then a Float32Array store would round them. */
   toFloat32(): Float32Array {
-    const out = new Float32Array(this.length);
-    for (let i = 0; i < this.length; i++) out[i] = toFloat32(this.body, this.starts[i]!, this.ends[i]!);
+    const out = this.float32.slice(0, this.length);
+    for (let i = 0; i < this.length; i++) if (out[i] !== out[i]) out[i] = this.exact(i);
     return out;
   }
 
-  private number(i: number): number {
+  private exact(i: number): number {
     return Number(this.body.toString('latin1', this.starts[i]!, this.ends[i]!));
   }
 }
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
+/** Where the last scanNumber stopped (a second return value without an allocation per number). */
+let scanEnd = 0;
+
 /**
- * A JSON number (already checked against the grammar) rounded to float32. Up to 19 significant digits
- * make a double within ~1.5 ulp of the exact value (the first 15 exactly, the next 4 and a power of ten
- * up to 1e22 with one rounding each; later digits change it by under 1e-18); if moving it by a relative
- * 1e-15 either way cannot change the float32 it rounds to, no float32 rounding boundary lies between it
- * and the correctly rounded double JSON.parse would give, so both round to the same float32. Otherwise
- * (and for exponents, or values out of that range) V8's exact conversion decides.
+ * Scans one JSON number at b[i], checking its grammar (bails when it is not one), sets scanEnd, and
+ * returns it rounded to float32, or NaN (which no JSON number is) when only an exact parse can tell.
+ * Up to 19 significant digits make a double within ~1.5 ulp of the exact value (the first 15 exactly,
+ * the next 4 and a power of ten up to 1e22 with one rounding each; later digits move it by under 1e-18);
+ * if moving it by a relative 1e-15 either way cannot change the float32 it rounds to, no float32
+ * rounding boundary lies between it and the correctly rounded double JSON.parse would give, so both
+ * round to the same float32. Exponents, and values beyond that range, take the exact path.
+ * (A read past the end gives undefined, for which every comparison below is false: the end of a number.)
  */
-function toFloat32(b: Buffer, start: number, end: number): number {
-  let i = start;
-  const negative = b[i] === 45;
-  if (negative) i++;
+function scanNumber(b: Buffer, i: number): number {
+  let c = b[i]!;
+  const negative = c === 45;
+  if (negative) c = b[++i]!;
   let m1 = 0;
   let m2 = 0;
   let k2 = 0;
   let digits = 0;
   let e10 = 0;
-  let c = b[i]!;
-  while (i < end && c >= 48 && c <= 57) {
-    if (digits < 15) {
-      m1 = m1 * 10 + (c - 48);
-      if (m1 !== 0) digits++;
-    } else if (digits < 19) {
-      m2 = m2 * 10 + (c - 48);
-      k2++;
-      digits++;
-    } else e10++;
+  if (c === 48) c = b[++i]!;
+  else if (c >= 49 && c <= 57) {
+    do {
+      if (digits < 15) {
+        m1 = m1 * 10 + (c - 48);
+        digits++;
+      } else if (digits < 19) {
+        m2 = m2 * 10 + (c - 48);
+        k2++;
+        digits++;
+      } else e10++;
+      c = b[++i]!;
+    } while (c >= 48 && c <= 57);
+  } else bail();
+  if (c === 46) {
     c = b[++i]!;
-  }
-  if (i < end && c === 46) {
-    c = b[++i]!;
-    while (i < end && c >= 48 && c <= 57) {
+    if (c < 48 || c > 57) bail();
+    do {
       if (digits < 15) {
         m1 = m1 * 10 + (c - 48);
         e10--;
@@ -86,13 +98,23 @@ function toFloat32(b: Buffer, start: number, end: number): number {
         e10--;
       }
       c = b[++i]!;
-    }
+    } while (c >= 48 && c <= 57);
   }
-  if (i < end || e10 < -22 || e10 > 22) return Math.fround(Number(b.toString('latin1', start, end)));
+  let simple = true;
+  if (c === 101 || c === 69) {
+    simple = false;
+    c = b[++i]!;
+    if (c === 43 || c === 45) c = b[++i]!;
+    if (c < 48 || c > 57) bail();
+    do c = b[++i]!;
+    while (c >= 48 && c <= 57);
+  }
+  scanEnd = i;
+  if (!simple || e10 < -22 || e10 > 22) return NaN;
   let d = k2 === 0 ? m1 : m1 * POW10[k2]! + m2;
   d = e10 < 0 ? d / POW10[-e10]! : d * POW10[e10]!;
-  if (Math.fround(d * (1 + 1e-15)) !== Math.fround(d * (1 - 1e-15))) return Math.fround(Number(b.toString('latin1', start, end)));
   const f = Math.fround(d);
+  if (Math.fround(d * (1 + 1e-15)) !== Math.fround(d * (1 - 1e-15))) return NaN;
   return negative ? -f : f;
 }
 
@@ -135,7 +157,8 @@ class Reader {
     if (c === 34) return this.string();
     if (c === 45 || (c !== undefined && c >= 48 && c <= 57)) {
       const start = this.i;
-      this.number();
+      scanNumber(this.b, start);
+      this.i = scanEnd;
       return Number(this.b.toString('latin1', start, this.i));
     }
     if (this.word('true')) return true;
@@ -203,64 +226,92 @@ class Reader {
     return b.toString('utf8', start, this.i++);
   }
 
-  /** Checks one number against JSON's grammar and moves past it. */
-  private number(): void {
+  /**
+   * A `data` array of numbers, flat or regularly nested, as a NumberRun. A flat one (the usual case) is
+   * read by one tight loop on locals: it is most of a request's bytes.
+   */
+  private numbers(): NumberRun {
     const b = this.b;
-    if (b[this.i] === 45) this.i++;
-    let c = b[this.i];
-    if (c === 48) c = b[++this.i];
-    else if (c !== undefined && c >= 49 && c <= 57) while ((c = b[++this.i]) !== undefined && c >= 48 && c <= 57);
-    else bail();
-    if (c === 46) {
-      c = b[++this.i];
-      if (c === undefined || c < 48 || c > 57) bail();
-      while ((c = b[++this.i]) !== undefined && c >= 48 && c <= 57);
+    let i = this.i + 1;
+    let c = b[i];
+    while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
+    if (c === 91) return this.nestedNumbers();
+    let values = new Float32Array(1024);
+    let starts = new Uint32Array(1024);
+    let ends = new Uint32Array(1024);
+    let n = 0;
+    if (c === 93) {
+      this.i = i + 1;
+      return new NumberRun(b, values, starts, ends, 0, [0]);
     }
-    if (c === 101 || c === 69) {
-      c = b[++this.i];
-      if (c === 43 || c === 45) c = b[++this.i];
-      if (c === undefined || c < 48 || c > 57) bail();
-      while ((c = b[++this.i]) !== undefined && c >= 48 && c <= 57);
+    for (;;) {
+      if (n === starts.length) {
+        values = growFloats(values);
+        starts = grow(starts);
+        ends = grow(ends);
+      }
+      starts[n] = i;
+      values[n] = scanNumber(b, i);
+      i = scanEnd;
+      ends[n++] = i;
+      c = b[i];
+      while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
+      if (c === 93) break;
+      if (c !== 44) bail();
+      c = b[++i];
+      while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
     }
+    this.i = i + 1;
+    return new NumberRun(b, values, starts, ends, n, [n]);
   }
 
-  /** A `data` array of numbers, flat or regularly nested, as a NumberRun. */
-  private numbers(): NumberRun {
+  /** A nested `data` array: every array at one depth as long as the first there, numbers only at the deepest. */
+  private nestedNumbers(): NumberRun {
+    const b = this.b;
+    let i = this.i;
+    let values = new Float32Array(1024);
     let starts = new Uint32Array(1024);
     let ends = new Uint32Array(1024);
     let n = 0;
     const dims: number[] = [];
     let leafDepth = -1;
+    const skipWs = () => {
+      let c = b[i];
+      while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
+    };
     const level = (depth: number): void => {
       if (depth > MAX_DEPTH) bail();
-      this.i++; // '['
-      this.ws();
+      i++; // '['
+      skipWs();
       let count = 0;
-      if (this.b[this.i] === 93) {
-        this.i++;
+      if (b[i] === 93) {
+        i++;
       } else {
-        const nested = this.b[this.i] === 91;
+        const nested = b[i] === 91;
+        // Numbers only at one depth: [[[1]], [2]] is not a regular nesting.
+        if (!nested) {
+          if (leafDepth === -1) leafDepth = depth;
+          else if (leafDepth !== depth) bail();
+        }
         for (;;) {
-          this.ws();
+          skipWs();
           if (nested) {
-            if (this.b[this.i] !== 91) bail();
+            if (b[i] !== 91) bail();
             level(depth + 1);
           } else {
-            // Numbers only at one depth: [[[1]], [2]] is not a regular nesting.
-            if (leafDepth === -1) leafDepth = depth;
-            else if (leafDepth !== depth) bail();
-            const start = this.i;
-            this.number();
             if (n === starts.length) {
+              values = growFloats(values);
               starts = grow(starts);
               ends = grow(ends);
             }
-            starts[n] = start;
-            ends[n++] = this.i;
+            starts[n] = i;
+            values[n] = scanNumber(b, i);
+            i = scanEnd;
+            ends[n++] = i;
           }
           count++;
-          this.ws();
-          const c = this.b[this.i++];
+          skipWs();
+          const c = b[i++];
           if (c === 93) break;
           if (c !== 44) bail();
         }
@@ -270,8 +321,15 @@ class Reader {
       else if (dims[depth] !== count) bail();
     };
     level(0);
-    return new NumberRun(this.b, starts, ends, n, dims);
+    this.i = i;
+    return new NumberRun(b, values, starts, ends, n, dims);
   }
+}
+
+function growFloats(a: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
+  const bigger = new Float32Array(a.length * 2);
+  bigger.set(a);
+  return bigger;
 }
 
 function grow(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
