@@ -50,7 +50,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../src/core/store';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, testDockerEngine } from '../test/support/docker-engine';
-import { REPO_ROOT, killAll, median, onCleanup, quantile, startServer, type ServerHandle } from './lib/common';
+import { REPO_ROOT, median, onCleanup, quantile, runBenchmark, startServer, type ServerHandle } from './lib/common';
 import {
   CLOCK_LINE, OthersWatch, clockLoop, clockMs, engineFirstLine, ensureEngine, eventOf, nowMs, otherContainers, spawnTimed, watchEngineEvents,
   type EngineEvent, type TimedProcess,
@@ -630,9 +630,4 @@ async function main(): Promise<void> {
   console.log(`\n${runs.length} runs in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out}`);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(killAll);
+runBenchmark(main);

@@ -29,7 +29,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { REPO_ROOT, killAll, median, onCleanup } from './lib/common';
+import { REPO_ROOT, killAll, median, onCleanup, runBenchmark } from './lib/common';
 import { printSummary, summarize } from './lib/cpu-profile';
 import {
   parseAutocannon, parseTrellis, parseWrk, readProcess, runPinned, startNginx, versionOf, which, wrkDoneScript, wrkPaceScript,
@@ -671,8 +671,4 @@ async function main(): Promise<void> {
   console.log(`\n${figures.length} figures from ${runs.length - discarded} generator runs${discarded ? ` (+${discarded} NOISY runs discarded and run again)` : ''} in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
-  killAll();
-  process.exit(1);
-});
+runBenchmark(main);

@@ -40,7 +40,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MLP_INPUT, mlpModel } from '../test/fixtures/onnx-models';
-import { REPO_ROOT, killAll, median, onCleanup, runJson } from './lib/common';
+import { REPO_ROOT, killAll, median, onCleanup, runBenchmark, runJson } from './lib/common';
 import type { RawEngineResult, RawEngineSpec } from './lib/raw-engine';
 import { versionOf, which } from './lib/loadtest-tools';
 import {
@@ -685,8 +685,4 @@ async function main(): Promise<void> {
   console.log(`\n${figures.length} figures from ${runs.length - discarded} load runs${discarded ? ` (+${discarded} NOISY runs discarded and run again)` : ''} and ${rawRuns.length} engine runs in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
-  killAll();
-  process.exit(1);
-});
+runBenchmark(main);

@@ -17,7 +17,7 @@ import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
 import {
-  REPO_ROOT, killAll, onCleanup, procStatusBytes, runJson, startServer, type ServerHandle,
+  REPO_ROOT, killAll, onCleanup, procStatusBytes, runBenchmark, runJson, startServer, type ServerHandle,
 } from './lib/common';
 import type { LatencyResult, LatencySpec, ThroughputResult, ThroughputSpec } from './lib/load';
 import type { InsertResult, InsertSpec, ReadsResult, ReadsSpec, SeedResult, SeedSpec } from './lib/store-work';
@@ -526,8 +526,4 @@ async function main(): Promise<void> {
   console.log(`\n${figures.length} figures in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out}`);
 }
 
-main().catch((err: unknown) => {
-  console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
-  killAll();
-  process.exit(1);
-});
+runBenchmark(main);

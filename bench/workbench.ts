@@ -51,7 +51,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConsoleMessage, FrameLocator, Page } from 'playwright-core';
 import { outputDir, startWorkbench, type Workbench } from '../test/support/workbench';
-import { REPO_ROOT, killAll, median, onCleanup, sleep } from './lib/common';
+import { REPO_ROOT, median, onCleanup, runBenchmark, sleep } from './lib/common';
 import { OutsideLoad } from './lib/outside-load';
 import { codeServerServing, seedRuns, trellisLog, type SeededRun } from './lib/workbench-tools';
 
@@ -472,9 +472,4 @@ async function main(): Promise<void> {
   console.log(`\n${opens.length} opens in ${((Date.now() - started) / 1000).toFixed(0)} s; written to ${out}`);
 }
 
-main()
-  .catch((err: unknown) => {
-    console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
-    process.exitCode = 1;
-  })
-  .finally(killAll);
+runBenchmark(main);

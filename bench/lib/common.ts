@@ -37,6 +37,15 @@ export function killAll(): void {
   }
 }
 
+/** Runs a benchmark's main: no child process is left behind; a failure is printed and exits 1 at once. */
+export function runBenchmark(main: () => Promise<void>): void {
+  main().then(killAll, (err: unknown) => {
+    console.error(`benchmark failed: ${(err as Error).stack ?? String(err)}`);
+    killAll();
+    process.exit(1);
+  });
+}
+
 /** Registers something to undo on exit, Ctrl-C included (temp dirs). */
 export function onCleanup(fn: () => void): void {
   cleanups.push(fn);
