@@ -4,17 +4,25 @@
  * Histograms travel between threads in HdrHistogram's compressed base64 encoding; adding decoded
  * histograms is exact (counts per bucket add up), so merging workers loses nothing.
  */
-import { build, decodeFromCompressedBase64, encodeIntoCompressedBase64, type Histogram, type JsHistogram } from 'hdr-histogram-js';
+import type { Histogram, JsHistogram } from 'hdr-histogram-js';
 import type { LatencySummary } from './types';
 
 export type { Histogram };
+
+/**
+ * Required on first use, not imported: initialising hdr-histogram-js costs ~15 ms, which every CLI command
+ * would pay at start-up (the load-test command and the tracker's records import this module).
+ */
+let hdrModule: typeof import('hdr-histogram-js') | undefined;
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const hdr = (): typeof import('hdr-histogram-js') => (hdrModule ??= require('hdr-histogram-js') as typeof import('hdr-histogram-js'));
 
 /** Highest latency tracked without resizing: 60 s in µs (the histogram grows past it if it must). */
 export const HIGHEST_TRACKABLE_US = 60_000_000;
 export const SIGNIFICANT_DIGITS = 3;
 
 export function createHistogram(): Histogram {
-  return build({
+  return hdr().build({
     bitBucketSize: 32,
     autoResize: true,
     lowestDiscernibleValue: 1,
@@ -30,11 +38,11 @@ export function recordMicros(h: Histogram, us: number): void {
 }
 
 export function encodeHistogram(h: Histogram): string {
-  return encodeIntoCompressedBase64(h);
+  return hdr().encodeIntoCompressedBase64(h);
 }
 
 export function decodeHistogram(encoded: string): Histogram {
-  return decodeFromCompressedBase64(encoded, 32, false);
+  return hdr().decodeFromCompressedBase64(encoded, 32, false);
 }
 
 /** One histogram holding every sample of the given ones (encoded or not); the inputs are left as they are. */
