@@ -150,6 +150,23 @@ export function transferables(arrays: Iterable<TensorData>): ArrayBuffer[] {
   return [...out];
 }
 
+/**
+ * Posts a message between the engine and its workers with the tensors' buffers transferred where they
+ * can be (see transferables); should one still refuse to detach (an external buffer), everything is copied.
+ */
+export function postTransferring(port: { postMessage(value: unknown, transfer?: readonly ArrayBuffer[]): void }, message: unknown, arrays: Iterable<TensorData> = []): void {
+  const buffers = transferables(arrays);
+  if (buffers.length > 0) {
+    try {
+      port.postMessage(message, buffers);
+      return;
+    } catch {
+      /* copied below */
+    }
+  }
+  port.postMessage(message);
+}
+
 // ---- FP16 ----
 
 const f32 = new Float32Array(1);

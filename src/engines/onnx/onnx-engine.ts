@@ -35,7 +35,7 @@ import { createRequire } from 'node:module';
 import { join, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { TrellisError, invalidParameter, invalidState, notFound } from '../../core/errors';
-import { DATATYPES, describeData, elementCount, isDataOf, isDatatype, transferables } from './datatypes';
+import { DATATYPES, describeData, elementCount, isDataOf, isDatatype, postTransferring } from './datatypes';
 import type { EngineToWorker, OnnxWorkerInit, WorkerToEngine } from './onnx-worker';
 import type { EngineOptions, InferenceEngine, ModelSignature, Tensor } from './types';
 
@@ -173,18 +173,6 @@ function describeTypedArray(datatype: Exclude<Tensor['datatype'], 'BYTES'>): str
   return { FP32: 'Float32Array', FP64: 'Float64Array', INT8: 'Int8Array', INT16: 'Int16Array', INT32: 'Int32Array', INT64: 'BigInt64Array', UINT8: 'Uint8Array', BOOL: 'Uint8Array (0/1)', FP16: 'Float32Array' }[datatype];
 }
 
-function postTransferring(worker: Worker, message: EngineToWorker, buffers: ArrayBuffer[]): void {
-  if (buffers.length > 0) {
-    try {
-      worker.postMessage(message, buffers);
-      return;
-    } catch {
-      // A buffer that cannot be transferred: copy everything instead.
-    }
-  }
-  worker.postMessage(message);
-}
-
 function deepFreeze(signature: ModelSignature): ModelSignature {
   for (const list of [signature.inputs, signature.outputs]) {
     for (const s of list) Object.freeze(Object.freeze(s).shape);
@@ -262,7 +250,7 @@ export class OnnxEngine implements InferenceEngine {
       return new Promise<Tensor[]>((resolve, reject) => {
         slot.pending.set(id, { resolve, reject });
         try {
-          postTransferring(slot.worker, message, transferables(inputs.map((t) => t.data)));
+          postTransferring(slot.worker, message, inputs.map((t) => t.data));
         } catch (err) {
           slot.pending.delete(id);
           reject(invalidParameter(`The inputs cannot be sent to the inference worker: ${(err as Error).message}`));

@@ -15,9 +15,9 @@
  * Loaded by the engine under tsx as TypeScript, or from dist/onnx-worker.js when bundled; it does
  * nothing when imported in the main thread (the engine imports only its types).
  */
-import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
-import { DATATYPE_TO_ORT, datatypeFromOrt, float16BitsToFloat32, float32ToFloat16Bits, toSpec, transferables } from './datatypes';
+import { DATATYPE_TO_ORT, datatypeFromOrt, float16BitsToFloat32, float32ToFloat16Bits, postTransferring, toSpec } from './datatypes';
 import type { ModelSignature, Tensor, TensorData } from './types';
 
 export interface OnnxWorkerInit {
@@ -44,19 +44,6 @@ export type WorkerToEngine =
 /** onnxruntime's messages carry line breaks and padding: one line. */
 export const oneLine = (message: string): string => message.replace(/\s+/g, ' ').trim();
 
-/** Posts with the buffers transferred; falls back to a copy should one not be transferable. */
-export function postTransferring(port: MessagePort | { postMessage(v: unknown, t?: readonly ArrayBuffer[]): void }, message: unknown, buffers: ArrayBuffer[]): void {
-  if (buffers.length > 0) {
-    try {
-      port.postMessage(message, buffers);
-      return;
-    } catch {
-      // e.g. an external buffer that cannot be detached: send a copy.
-    }
-  }
-  port.postMessage(message);
-}
-
 function toOrt(t: Tensor): ort.Tensor {
   const dims = t.shape;
   switch (t.datatype) {
@@ -80,7 +67,7 @@ function fromOrt(name: string, value: ort.OnnxValue): Tensor {
 async function workerMain(): Promise<void> {
   const init = workerData as OnnxWorkerInit;
   const port = parentPort!;
-  const post = (msg: WorkerToEngine, buffers: ArrayBuffer[] = []) => postTransferring(port, msg, buffers);
+  const post = (msg: WorkerToEngine, arrays: TensorData[] = []) => postTransferring(port, msg, arrays);
 
   const options: ort.InferenceSession.SessionOptions = {
     intraOpNumThreads: init.intraOpThreads,
@@ -136,7 +123,7 @@ async function workerMain(): Promise<void> {
       post({ type: 'error', id: msg.id, message: oneLine(err instanceof Error ? err.message : String(err)) });
       return;
     }
-    post({ type: 'result', id: msg.id, outputs }, transferables(outputs.map((o) => o.data)));
+    post({ type: 'result', id: msg.id, outputs }, outputs.map((o) => o.data));
   };
 
   port.on('message', (msg: EngineToWorker) => {
