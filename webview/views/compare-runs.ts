@@ -1,8 +1,8 @@
 /** Compare runs: overlaid charts per metric, a diff table, parallel coordinates. */
 import { assertNever, type RunSummary, type SeriesPoints } from '../../src/protocol/common';
 import type { CompareRunsFromWebview, CompareRunsState, CompareRunsToWebview } from '../../src/protocol/compare-runs';
-import type { XAxis } from '../../src/protocol/run-dashboard';
-import { append, checkbox, clear, dataGrid, dropdown, el, link, slider, tabs, type Cell, loading } from '../components';
+import { append, checkbox, clear, dataGrid, dropdown, el, link, tabs, type Cell, loading } from '../components';
+import { chartControls } from '../charts/chart-controls';
 import { LineChart, type ChartSeries } from '../charts/line-chart';
 import { mixColors, paletteColor } from '../charts/colors';
 import { emaSmooth } from '../charts/smoothing';
@@ -81,23 +81,25 @@ export function startCompareRuns(root: HTMLElement): void {
     const toolbar = el(
       'div',
       { class: 'toolbar' },
-      dropdown([{ value: 'step', label: 'Step' }, { value: 'time', label: 'Wall time' }], s.xAxis, (v) => {
-        save({ xAxis: v as XAxis });
-        for (const slot of slots.values()) {
-          slot.zoom = undefined;
-          slot.byRun.forEach((r) => (r.detail = undefined));
-          slot.chart?.setOptions({ xAxis: v as XAxis });
-        }
-        redrawAll();
-      }, 'X axis'),
-      slider('Smoothing', 0, 0.99, 0.01, s.smoothing, (v) => {
-        save({ smoothing: v });
-        redrawAll();
-      }),
-      checkbox('Log scale', s.logScale, (on) => {
-        save({ logScale: on });
-        for (const slot of slots.values()) slot.chart?.setOptions({ logScale: on });
-        redrawAll();
+      ...chartControls(s, {
+        xAxis: (v) => {
+          save({ xAxis: v });
+          for (const slot of slots.values()) {
+            slot.zoom = undefined;
+            slot.byRun.forEach((r) => (r.detail = undefined));
+            slot.chart?.setOptions({ xAxis: v });
+          }
+          redrawAll();
+        },
+        smoothing: (v) => {
+          save({ smoothing: v });
+          redrawAll();
+        },
+        logScale: (on) => {
+          save({ logScale: on });
+          for (const slot of slots.values()) slot.chart?.setOptions({ logScale: on });
+          redrawAll();
+        },
       }),
     );
     append(

@@ -1,7 +1,8 @@
 /** The run dashboard: one chart per metric (lazily, as they scroll into view), params and tags, artifacts, logs. */
 import { assertNever, isSystemMetric, type ArtifactEntry, type RunSummary, type SeriesPoints, type StepRange } from '../../src/protocol/common';
-import type { LogTail, RunDashboardFromWebview, RunDashboardState, RunDashboardToWebview, XAxis } from '../../src/protocol/run-dashboard';
-import { append, checkbox, clear, dataGrid, dropdown, el, link, slider, tabs, tag, textField, button, loading } from '../components';
+import type { LogTail, RunDashboardFromWebview, RunDashboardState, RunDashboardToWebview } from '../../src/protocol/run-dashboard';
+import { append, clear, dataGrid, el, link, tabs, tag, textField, button, loading } from '../components';
+import { chartControls } from '../charts/chart-controls';
 import { LineChart } from '../charts/line-chart';
 import { withAlpha } from '../charts/colors';
 import { emaSmooth } from '../charts/smoothing';
@@ -104,23 +105,25 @@ export function startRunDashboard(root: HTMLElement): void {
     const toolbar = el(
       'div',
       { class: 'toolbar' },
-      dropdown([{ value: 'step', label: 'Step' }, { value: 'time', label: 'Wall time' }], s.xAxis, (v) => {
-        save({ xAxis: v as XAxis });
-        for (const slot of slots.values()) {
-          slot.zoom = undefined;
-          slot.detail = undefined;
-          slot.chart?.setOptions({ xAxis: v as XAxis });
-        }
-        redrawAll();
-      }, 'X axis'),
-      slider('Smoothing', 0, 0.99, 0.01, s.smoothing, (v) => {
-        save({ smoothing: v });
-        redrawAll();
-      }),
-      checkbox('Log scale', s.logScale, (on) => {
-        save({ logScale: on });
-        for (const slot of slots.values()) slot.chart?.setOptions({ logScale: on });
-        redrawAll();
+      ...chartControls(s, {
+        xAxis: (v) => {
+          save({ xAxis: v });
+          for (const slot of slots.values()) {
+            slot.zoom = undefined;
+            slot.detail = undefined;
+            slot.chart?.setOptions({ xAxis: v });
+          }
+          redrawAll();
+        },
+        smoothing: (v) => {
+          save({ smoothing: v });
+          redrawAll();
+        },
+        logScale: (on) => {
+          save({ logScale: on });
+          for (const slot of slots.values()) slot.chart?.setOptions({ logScale: on });
+          redrawAll();
+        },
       }),
       textField('Filter metrics', s.filter, (v) => {
         save({ filter: v });
