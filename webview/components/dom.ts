@@ -24,3 +24,9 @@ export function append(parent: Node, ...children: Child[]): void {
 export function clear(node: Node): void {
   while (node.firstChild) node.removeChild(node.firstChild);
 }
+
+/** The view's error banner (one at a time, announced to screen readers), above everything else in `root`. */
+export function showError(root: HTMLElement, message: string): void {
+  root.querySelector('.error')?.remove();
+  root.prepend(el('div', { class: 'error', role: 'alert' }, message));
+}

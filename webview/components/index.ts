@@ -20,7 +20,7 @@ import {
 } from '@vscode/webview-ui-toolkit';
 import { el } from './dom';
 
-export { el, append, clear } from './dom';
+export { el, append, clear, showError } from './dom';
 
 export function registerComponents(): void {
   provideVSCodeDesignSystem().register(

@@ -1,7 +1,7 @@
 /** Compare runs: overlaid charts per metric, a diff table, parallel coordinates. */
 import { assertNever, type RunSummary, type SeriesPoints } from '../../src/protocol/common';
 import type { CompareRunsFromWebview, CompareRunsState, CompareRunsToWebview } from '../../src/protocol/compare-runs';
-import { append, checkbox, clear, dataGrid, dropdown, el, link, tabs, type Cell, loading } from '../components';
+import { append, checkbox, clear, dataGrid, dropdown, el, link, tabs, type Cell, loading, showError } from '../components';
 import { chartControls } from '../charts/chart-controls';
 import { LineChart, type ChartSeries } from '../charts/line-chart';
 import { mixColors, paletteColor } from '../charts/colors';
@@ -55,9 +55,7 @@ export function startCompareRuns(root: HTMLElement): void {
       case 'series':
         return onSeries(m.runId, m.key, m.requestId, m.points);
       case 'error':
-        root.querySelector('.error')?.remove();
-        root.prepend(el('div', { class: 'error', role: 'alert' }, m.message));
-        return;
+        return showError(root, m.message);
       default:
         assertNever(m);
     }

@@ -1,7 +1,7 @@
 /** A model server, live: rps, p50/p99, batch size and in-flight requests per version; canary split; drift per feature. */
 import { assertNever } from '../../src/protocol/common';
 import type { DriftInfo, EndpointMonitorFromWebview, EndpointMonitorState, EndpointMonitorToWebview, RouteInfo } from '../../src/protocol/endpoint-monitor';
-import { append, clear, dataGrid, dropdown, el, type Cell } from '../components';
+import { append, clear, dataGrid, dropdown, el, type Cell, showError } from '../components';
 import { LineChart, type ChartSeries } from '../charts/line-chart';
 import { alignSeries } from '../charts/series';
 import { paletteColor } from '../charts/colors';
@@ -60,9 +60,7 @@ export function startEndpointMonitor(root: HTMLElement): void {
         return render();
       }
       case 'error':
-        root.querySelector('.error')?.remove();
-        root.prepend(el('div', { class: 'error', role: 'alert' }, m.message));
-        return;
+        return showError(root, m.message);
       default:
         assertNever(m);
     }

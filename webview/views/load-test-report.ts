@@ -1,7 +1,7 @@
 /** A recorded load test: figures and verdicts, throughput and percentiles over time, latency distribution, errors, a baseline. */
 import { assertNever, type SeriesPoints } from '../../src/protocol/common';
 import type { LoadTestData, LoadTestReportFromWebview, LoadTestReportState, LoadTestReportToWebview, BaselineChoice } from '../../src/protocol/load-test-report';
-import { append, clear, dataGrid, dropdown, el, link, tabs, type Cell } from '../components';
+import { append, clear, dataGrid, dropdown, el, link, tabs, type Cell, showError } from '../components';
 import { LineChart, type ChartSeries } from '../charts/line-chart';
 import { alignSeries } from '../charts/series';
 import { latencyHistogram, parseHgrm, percentileCurve, percentileLabel, percentileTicks } from '../charts/hgrm';
@@ -35,9 +35,7 @@ export function startLoadTestReport(root: HTMLElement): void {
         return render();
       }
       case 'error':
-        root.querySelector('.error')?.remove();
-        root.prepend(el('div', { class: 'error', role: 'alert' }, m.message));
-        return;
+        return showError(root, m.message);
       default:
         assertNever(m);
     }

@@ -1,7 +1,7 @@
 /** A registered model: versions with aliases, source runs and their key metrics; a version's signature; actions. */
 import { assertNever } from '../../src/protocol/common';
 import type { ModelSignature, ModelVersionsFromWebview, ModelVersionsState, ModelVersionsToWebview, TensorSpec, VersionRow } from '../../src/protocol/model-versions';
-import { append, button, clear, dataGrid, el, link, tag, type Cell } from '../components';
+import { append, button, clear, dataGrid, el, link, tag, type Cell, showError } from '../components';
 import { connect } from '../host';
 import { formatNumber, formatTime } from '../format';
 
@@ -28,9 +28,7 @@ export function startModelVersions(root: HTMLElement): void {
         signatures.set(m.version, { signature: m.signature, ...(m.reason ? { reason: m.reason } : {}) });
         return renderDetails();
       case 'error':
-        root.querySelector('.error')?.remove();
-        root.prepend(el('div', { class: 'error', role: 'alert' }, m.message));
-        return;
+        return showError(root, m.message);
       default:
         assertNever(m);
     }

@@ -1,7 +1,7 @@
 /** The run dashboard: one chart per metric (lazily, as they scroll into view), params and tags, artifacts, logs. */
 import { assertNever, isSystemMetric, type ArtifactEntry, type RunSummary, type SeriesPoints, type StepRange } from '../../src/protocol/common';
 import type { LogTail, RunDashboardFromWebview, RunDashboardState, RunDashboardToWebview } from '../../src/protocol/run-dashboard';
-import { append, clear, dataGrid, el, link, tabs, tag, textField, button, loading } from '../components';
+import { append, clear, dataGrid, el, link, showError, tabs, tag, textField, button, loading } from '../components';
 import { chartControls } from '../charts/chart-controls';
 import { LineChart } from '../charts/line-chart';
 import { withAlpha } from '../charts/colors';
@@ -82,7 +82,7 @@ export function startRunDashboard(root: HTMLElement): void {
         logs = m.logs;
         return renderLogs();
       case 'error':
-        return showError(m.message);
+        return showError(root, m.message);
       default:
         assertNever(m);
     }
@@ -94,10 +94,6 @@ export function startRunDashboard(root: HTMLElement): void {
     host.save(state);
   };
 
-  function showError(message: string): void {
-    root.querySelector('.error')?.remove();
-    root.prepend(el('div', { class: 'error', role: 'alert' }, message));
-  }
 
   function layout(): void {
     clear(root);
