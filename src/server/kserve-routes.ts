@@ -127,9 +127,8 @@ async function infer(ctx: RequestContext, models: ModelServer, model: ServedMode
       encoded = withId(cached, request.id);
     } else {
       const sampled = inferenceLog?.sample(model, request.inputs);
-      const started = performance.now();
       const outputs = await models.infer(model, request.inputs, request.outputs);
-      sampled?.done(outputs, (performance.now() - started) / 1000);
+      sampled?.done(outputs);
       // Encoded without the id when cached (the id is no part of the key), then given this request's.
       const reply = encodeInferenceResponse({
         modelName: model.name,

@@ -63,7 +63,7 @@ test('the sample rate is honoured (seeded: 25 % of 2000 requests)', () => {
       const s = log.sample({ name: 'm', version: '1' }, [t]);
       if (s) {
         sampled++;
-        s.done([t], 0.001);
+        s.done([t]);
       }
     }
     log.close();

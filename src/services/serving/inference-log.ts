@@ -40,9 +40,9 @@ export interface InferenceRecord {
   outputs: (TensorSummary | { name: string; datatype: string; shape: number[]; data: (number | string)[] })[];
 }
 
-/** A sampled request whose inputs were summarised; `done` completes it with the outputs. */
+/** A sampled request whose inputs were summarised; `done` completes it with the outputs (latency: since `sample`). */
 export interface SampledInference {
-  done(outputs: Tensor[], seconds: number): void;
+  done(outputs: Tensor[]): void;
 }
 
 export interface InferenceLogOptions {
@@ -95,14 +95,15 @@ export class InferenceLog {
     if (this.closed || (this.options.random ?? Math.random)() >= this.options.sampleRate) return undefined;
     const summaries = inputs.map((t) => summarize(t));
     const time = Date.now();
+    const started = performance.now();
     return {
-      done: (outputs, seconds) => {
+      done: (outputs) => {
         if (this.closed) return;
         this.buffer.push({
           time,
           model: model.name,
           version: model.version,
-          latency_ms: seconds * 1000,
+          latency_ms: performance.now() - started,
           inputs: summaries,
           outputs: outputs.map((t) => (t.data.length <= WHOLE_OUTPUT_ELEMENTS ? { name: t.name, datatype: t.datatype, shape: t.shape, data: values(t.data, t.data.length) } : summarize(t))),
         });
