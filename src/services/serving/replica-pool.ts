@@ -1,8 +1,8 @@
 /**
  * The replicas of one served model version behind one balancer: each request goes to the healthy replica
  * with the fewest outstanding requests (ties go round-robin, so idle replicas share the work). A replica
- * that fails `ejectAfterFailures` times in a row, or fails its health probe, is ejected for a while
- * (doubling on each ejection up to `maxEjectMs`, as Envoy's outlier detection does); after that it is let
+ * that fails EJECT_AFTER_FAILURES times in a row, or fails its health probe, is ejected for a while
+ * (EJECT_MS, doubling on each ejection up to MAX_EJECT_MS, as Envoy's outlier detection does); after that it is let
  * back in once its probe passes, or, without a probe, on trial: one more failure ejects it again.
  * A request that failed because of its replica (not because of its input) is retried once on another
  * healthy replica: inference is idempotent, and a dying replica should not fail requests it never ran.
@@ -22,6 +22,14 @@ export interface Replica {
   readonly probe?: () => Promise<boolean>;
 }
 
+/** Consecutive replica failures that eject it. */
+const EJECT_AFTER_FAILURES = 3;
+/** The first ejection's length; it doubles with each ejection in a row, up to MAX_EJECT_MS. */
+const EJECT_MS = 5_000;
+const MAX_EJECT_MS = 60_000;
+/** How often replicas with a health probe are probed. */
+const PROBE_INTERVAL_MS = 2_000;
+
 export interface ReplicaState {
   id: string;
   outstanding: number;
@@ -32,13 +40,6 @@ export interface ReplicaState {
 }
 
 export interface ReplicaPoolOptions {
-  /** Consecutive replica failures that eject it (default 3). */
-  ejectAfterFailures?: number;
-  /** First ejection length (default 5 s); doubles per ejection in a row. */
-  ejectMs?: number;
-  maxEjectMs?: number;
-  /** How often ejected replicas with a probe are checked, and healthy ones probed (default 2 s). */
-  probeIntervalMs?: number;
   /** Names the model in error messages. */
   label: string;
   retryAfterSeconds?: number;
@@ -74,18 +75,13 @@ export class ReplicaPool {
     if (replicas.length === 0) throw new Error(`${options.label}: a replica pool needs at least one replica.`);
     this.slots = replicas.map((replica) => ({ replica, outstanding: 0, requests: 0, failures: 0, consecutive: 0, ejections: 0, streak: 0, ejectedUntil: 0, probeFailed: false }));
     if (replicas.some((r) => r.probe)) {
-      this.timer = setInterval(() => void this.probeAll(), options.probeIntervalMs ?? 2000);
+      this.timer = setInterval(() => void this.probeAll(), PROBE_INTERVAL_MS);
       this.timer.unref();
     }
   }
 
   get replicas(): readonly Replica[] {
     return this.slots.map((s) => s.replica);
-  }
-
-  /** Outstanding requests over every replica. */
-  outstanding(): number {
-    return this.slots.reduce((n, s) => n + s.outstanding, 0);
   }
 
   state(): ReplicaState[] {
@@ -166,14 +162,12 @@ export class ReplicaPool {
   private failed(s: Slot): void {
     s.failures++;
     s.consecutive++;
-    const threshold = this.options.ejectAfterFailures ?? 3;
     // On trial after an ejection (no success since), one failure is enough.
-    if (s.consecutive >= threshold || s.ejectedUntil > 0) this.eject(s);
+    if (s.consecutive >= EJECT_AFTER_FAILURES || s.ejectedUntil > 0) this.eject(s);
   }
 
   private eject(s: Slot): void {
-    const base = this.options.ejectMs ?? 5000;
-    const length = Math.min(this.options.maxEjectMs ?? 60_000, base * 2 ** Math.min(s.streak, 10));
+    const length = Math.min(MAX_EJECT_MS, EJECT_MS * 2 ** Math.min(s.streak, 10));
     s.ejections++;
     s.streak++;
     s.consecutive = 0;
