@@ -33,6 +33,7 @@ export interface DoctorOptions {
   minFreeDiskBytes?: number;
 }
 
+/** `trellis doctor --help` names this default (10) without loading this module. */
 export const DEFAULT_MIN_FREE_DISK = 10 * 1024 ** 3;
 /** The engine API that has DeviceRequests (Docker 19.03), which GPU jobs and serving need. */
 const MIN_API = '1.40';

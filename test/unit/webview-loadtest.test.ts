@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { RunSummary } from '../../src/protocol/common';
-import { histogramText } from '../../src/services/loadtest/record';
+import { histogramText } from '../../src/services/loadtest/histogram';
 import { createHistogram, encodeHistogram, recordMicros } from '../../src/services/loadtest/histogram';
 import { latencyHistogram, parseHgrm, percentileCurve, percentileLabel, percentileTicks } from '../../webview/charts/hgrm';
 import { summaryFigures } from '../../webview/loadtest-summary';

@@ -2,15 +2,11 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { VERSION } from '../../core/version';
 import { invalidParameter } from '../../core/errors';
-import { openStore, type Store } from '../../core/store';
-import { connectDocker } from '../../engines/docker/connection';
-import { ensureServingImage } from '../../services/containers/serving-image';
+import type { Store } from '../../core/store';
 import { clustersFromSettings, resolveCluster, type ClusterConfig, type ClusterFlags } from '../../services/deploy/cluster-config';
-import { clusterStatus, deployModel, promote, rollback, type DeployOutcome } from '../../services/deploy/deploy';
+import type { DeployOutcome } from '../../services/deploy/deploy';
 import type { PushProgress } from '../../services/deploy/model-image';
-import { listDeployments } from '../../services/deploy/record';
 import { parseDuration } from '../../services/loadtest/parse';
-import { resolveModelRef } from '../../services/serving/model-resolver';
 import type { GlobalOptions } from '../connect';
 import { print, table, time } from '../format';
 import { wholeNumber } from '../flags';
@@ -58,7 +54,11 @@ function clusterFrom(opts: ClusterOptions, extra: ClusterFlags = {}): ClusterCon
   return resolveCluster(clustersFromSettings(process.cwd()), opts.cluster, flags);
 }
 
-function withStore<T>(globals: () => GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+/** The deploy machinery (store, Docker, Kubernetes), loaded when a deploy command runs, not at the CLI's start (see esbuild.mjs). */
+const deployService = () => import('../../services/deploy/deploy.js');
+
+async function withStore<T>(globals: () => GlobalOptions, fn: (store: Store) => Promise<T>): Promise<T> {
+  const { openStore } = await import('../../core/store.js');
   const store = openStore(resolve(globals().dataDir));
   return fn(store).finally(() => store.close());
 }
@@ -95,6 +95,12 @@ export function deployCommand(program: Command, globals: () => GlobalOptions): v
       });
       const canaryPercent = opts.canary === undefined ? undefined : wholeNumber('--canary', opts.canary.replace(/%$/, ''), 1, 99);
       const timeoutMs = timeoutOf(opts.timeout);
+      const [{ deployModel }, { resolveModelRef }, { connectDocker }, { ensureServingImage }] = await Promise.all([
+        deployService(),
+        import('../../services/serving/model-resolver.js'),
+        import('../../engines/docker/connection.js'),
+        import('../../services/containers/serving-image.js'),
+      ]);
       const outcome = await withStore(globals, async (store) => {
         const model = resolveModelRef(store, ref);
         log(`${model.name} version ${model.version} → cluster ${cluster.name} (namespace ${cluster.namespace})${opts.dryRun ? ', dry run' : ''}`);
@@ -121,6 +127,7 @@ export function deployCommand(program: Command, globals: () => GlobalOptions): v
   clusterOptions(deploy.command('status').description('Versions on the cluster, their rollout and recent deployments').argument('[model]', 'only this model'))
     .action(async (model: string | undefined, opts: ClusterOptions) => {
       const cluster = clusterFrom(opts);
+      const [{ clusterStatus }, { listDeployments }] = await Promise.all([deployService(), import('../../services/deploy/record.js')]);
       const versions = await clusterStatus({ cluster }, model);
       const history = await withStore(globals, async (store) => listDeployments(store, { cluster: cluster.name, ...(model ? { model } : {}), max: 10 }));
       print({ cluster: cluster.name, namespace: cluster.namespace, versions, history }, Boolean(opts.json), () =>
@@ -138,6 +145,7 @@ export function deployCommand(program: Command, globals: () => GlobalOptions): v
     .option('--timeout <duration>', 'how long to wait for the rollout', '5m')
     .action(async (model: string, opts: ClusterOptions & { timeout: string }) => {
       const cluster = clusterFrom(opts);
+      const { promote } = await deployService();
       const outcome = await withStore(globals, (store) => promote({ store, workspace: process.cwd(), cluster, onLine: log }, model, { timeoutMs: timeoutOf(opts.timeout) }));
       report(outcome, Boolean(opts.json));
     });
@@ -146,6 +154,7 @@ export function deployCommand(program: Command, globals: () => GlobalOptions): v
     .option('--timeout <duration>', 'how long to wait for the rollout', '5m')
     .action(async (model: string, opts: ClusterOptions & { timeout: string }) => {
       const cluster = clusterFrom(opts);
+      const { rollback } = await deployService();
       const outcome = await withStore(globals, (store) => rollback({ store, workspace: process.cwd(), cluster, onLine: log }, model, { timeoutMs: timeoutOf(opts.timeout) }));
       report(outcome, Boolean(opts.json));
     });

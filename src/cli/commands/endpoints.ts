@@ -1,13 +1,16 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
-import { connectDocker } from '../../engines/docker/connection';
-import { listServingContainers, stopServingContainers } from '../../services/containers/serving-containers';
-import { startContainerReplicas } from '../container-replicas';
 import type { GlobalOptions } from '../connect';
 import { print, table } from '../format';
 import { wholeNumber } from '../flags';
 
 const DOCKER_HOST_HELP = 'Docker engine address (unix://, tcp://, ssh://); default DOCKER_HOST, then /var/run/docker.sock';
+
+/** The Docker client and the serving containers' code, loaded when an endpoints command runs (see esbuild.mjs). */
+const servingContainers = async () => {
+  const [{ connectDocker }, containers] = await Promise.all([import('../../engines/docker/connection.js'), import('../../services/containers/serving-containers.js')]);
+  return { connectDocker, ...containers };
+};
 
 export function endpointsCommand(program: Command, globals: () => GlobalOptions): void {
   const endpoints = program.command('endpoints').description('Model servers running in containers (trellis/serving image)');
@@ -22,6 +25,7 @@ export function endpointsCommand(program: Command, globals: () => GlobalOptions)
     .option('--json', 'print the replicas as JSON')
     .action(async (opts: { model: string; replicas: string; gpus?: string; dockerHost?: string; json?: boolean }) => {
       const log = (line: string) => process.stderr.write(`${line}\n`);
+      const { startContainerReplicas } = await import('../container-replicas.js');
       const { model, replicas: started } = await startContainerReplicas(resolve(globals().dataDir), opts.model, {
         replicas: wholeNumber('--replicas', opts.replicas, 1, 64),
         ...(opts.gpus ? { gpus: opts.gpus } : {}),
@@ -45,6 +49,7 @@ export function endpointsCommand(program: Command, globals: () => GlobalOptions)
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .option('--json', 'print JSON (includes each replica\'s token)')
     .action(async (opts: { model?: string; dockerHost?: string; json?: boolean }) => {
+      const { connectDocker, listServingContainers } = await servingContainers();
       const { docker } = connectDocker({ host: opts.dockerHost || undefined });
       const replicas = await listServingContainers(docker, opts.model ? { model: opts.model } : {});
       print(replicas, Boolean(opts.json), () =>
@@ -59,6 +64,7 @@ export function endpointsCommand(program: Command, globals: () => GlobalOptions)
     .option('--grace <seconds>', 'time to finish in-flight requests before SIGKILL', '10')
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .action(async (endpoint: string | undefined, opts: { model?: string; grace: string; dockerHost?: string }) => {
+      const { connectDocker, stopServingContainers } = await servingContainers();
       const { docker } = connectDocker({ host: opts.dockerHost || undefined });
       const stopped = await stopServingContainers(docker, { ...(endpoint ? { endpoint } : {}), ...(opts.model ? { model: opts.model } : {}) }, wholeNumber('--grace', opts.grace, 0, 3600));
       if (stopped.length === 0) {

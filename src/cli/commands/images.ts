@@ -2,12 +2,20 @@ import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { VERSION } from '../../core/version';
 import { invalidParameter } from '../../core/errors';
-import { connectDocker } from '../../engines/docker/connection';
-import { buildImage, pullImage, type PullProgress } from '../../engines/docker/images';
-import { ensureServingImage } from '../../services/containers/serving-image';
+import type { PullProgress } from '../../engines/docker/images';
 import { print } from '../format';
 
 const DOCKER_HOST_HELP = 'Docker engine address (unix://, tcp://, ssh://); default DOCKER_HOST, then /var/run/docker.sock';
+
+/** The Docker client and image code, loaded when an images command runs, not at the CLI's start (see esbuild.mjs). */
+const dockerImages = async () => {
+  const [{ connectDocker }, { buildImage, pullImage }, { ensureServingImage }] = await Promise.all([
+    import('../../engines/docker/connection.js'),
+    import('../../engines/docker/images.js'),
+    import('../../services/containers/serving-image.js'),
+  ]);
+  return { connectDocker, buildImage, pullImage, ensureServingImage };
+};
 
 export function imagesCommand(program: Command): void {
   const images = program.command('images').description('Build and pull images on the Docker engine');
@@ -22,6 +30,7 @@ export function imagesCommand(program: Command): void {
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .option('--json', 'print the result as JSON (build output still goes to stderr)')
     .action(async (dir: string | undefined, opts: { tag?: string[]; file: string; buildArg?: string[]; cache: boolean; dockerHost?: string; json?: boolean }) => {
+      const { connectDocker, buildImage } = await dockerImages();
       const { docker, host } = connectDocker({ host: opts.dockerHost || undefined });
       const built = await buildImage(docker, {
         context: resolve(dir ?? '.'),
@@ -41,6 +50,7 @@ export function imagesCommand(program: Command): void {
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .option('--json', 'print the result as JSON')
     .action(async (image: string, opts: { dockerHost?: string; json?: boolean }) => {
+      const { connectDocker, pullImage } = await dockerImages();
       const { docker, host } = connectDocker({ host: opts.dockerHost || undefined });
       const id = await pullImage(docker, image, { host, onProgress: progressPrinter() });
       if (process.stderr.isTTY) process.stderr.write('\n');
@@ -53,6 +63,7 @@ export function imagesCommand(program: Command): void {
     .option('--docker-host <host>', DOCKER_HOST_HELP, process.env.TRELLIS_DOCKER_HOST)
     .option('--json', 'print the result as JSON')
     .action(async (opts: { dockerHost?: string; json?: boolean }) => {
+      const { connectDocker, ensureServingImage } = await dockerImages();
       const { docker } = connectDocker({ host: opts.dockerHost || undefined });
       // The bundle runs from dist/: the project (dist/, node_modules/) is the folder above it.
       const built = await ensureServingImage(docker, { projectRoot: join(__dirname, '..'), version: VERSION, onStatus: (l) => process.stderr.write(`${l}\n`) });

@@ -2,7 +2,6 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { processAlive, readServerFile } from '../../core/server-file';
-import { runLoadTest } from '../../services/loadtest/engine';
 import { parseDuration, parseStages } from '../../services/loadtest/parse';
 import { compileTemplate } from '../../services/loadtest/template';
 import { checkTarget } from '../../services/loadtest/target-safety';
@@ -11,7 +10,6 @@ import { formatDurationMs, planParams, LOADTEST_EXPERIMENT, type RecordedLoadTes
 import { compareLoadTests, type CompareRow } from '../../services/loadtest/compare';
 import type { LoadTestPlan, LoadTestProgress, LoadTestResult, OpenModel, RequestSpec } from '../../services/loadtest/types';
 import { connect, type Connection, type GlobalOptions } from '../connect';
-import { modelTarget } from './loadtest-model';
 import { print, table } from '../format';
 import { wholeNumber } from '../flags';
 
@@ -266,6 +264,7 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
         if (opts.body !== undefined || opts.bodyFile !== undefined || opts.template !== undefined) {
           throw new Error('--model makes the request bodies from the model signature (--rows FILE gives sample rows instead): drop --body, --body-file and --template.');
         }
+        const { modelTarget } = await import('./loadtest-model.js');
         const target = await modelTarget(resolve(g.dataDir), opts.model, opts.rows);
         url = target.url;
         const base = buildPlan(url, { ...opts, rows: undefined, method: 'POST' });
@@ -296,6 +295,8 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
         const progress = progressPrinter(process.stderr);
         let result: LoadTestResult;
         try {
+          // Loaded here, not at the CLI's start (see esbuild.mjs): the engine, its workers' code and HDR histograms.
+          const { runLoadTest } = await import('../../services/loadtest/engine.js');
           result = await runLoadTest(plan, { onProgress: (p) => progress.update(p), signal: controller.signal });
         } finally {
           progress.done();

@@ -2,12 +2,10 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { VERSION } from '../../core/version';
-import { parseByteSize } from '../../services/serving/kserve-codec';
 import type { GlobalOptions } from '../connect';
 import { closeOnSignals } from '../shutdown';
 import { wholeNumber } from '../flags';
 import { invalidParameter } from '../../core/errors';
-import { parseModelRef } from '../../services/serving/model-resolver';
 import type { RouteSpec } from '../../services/serving/traffic-route';
 
 interface ServeOptions {
@@ -67,6 +65,8 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
     .option('--log-inferences <rate>', 'log this share of requests (e.g. 0.01) to the tracker: experiment inference-logs, artifact inferences.jsonl')
     .addHelpText('after', '\nInference: POST <url>/v2/models/<name>/infer with {"inputs": [{"name", "shape", "datatype", "data"}]}.\nThe endpoint is announced in <data-dir>/endpoints/<pid>.json while it runs.')
     .action(async (opts: ServeOptions) => {
+      // Loaded here, not at the CLI's start (see esbuild.mjs): the serving code is no part of other commands.
+      const [{ parseByteSize }, { parseModelRef }] = await Promise.all([import('../../services/serving/kserve-codec.js'), import('../../services/serving/model-resolver.js')]);
       const port = wholeNumber('--port', opts.port, 0, 65535);
       const workers = opts.workers === undefined ? Math.max(1, Math.min(4, availableParallelism())) : wholeNumber('--workers', opts.workers, 1, 64);
       const maxBodyBytes = parseByteSize(opts.maxBody);
@@ -81,7 +81,7 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
         ...(opts.adaptive ? { adaptive: true } : {}),
       };
       const dataDir = resolve(globals().dataDir);
-      const routes = routesFromFlags(opts);
+      const routes = routesFromFlags(opts, (ref) => parseModelRef(ref).name);
       const replicas = wholeNumber('--replicas', opts.replicas ?? '1', 1, 64);
       if (opts.gpus && !opts.container) throw invalidParameter('--gpus needs --container: local engines run on the CPU.');
       const containers = opts.container ? await startContainers(dataDir, opts, replicas) : undefined;
@@ -131,12 +131,11 @@ export function serveCommand(program: Command, globals: () => GlobalOptions): vo
  * `--canary mnist@challenger:10` and `--shadow REF` become a route for that model's name: the first
  * `--model` of the same name keeps the rest of the traffic.
  */
-function routesFromFlags(opts: ServeOptions): Record<string, RouteSpec> | undefined {
+function routesFromFlags(opts: ServeOptions, nameOf: (ref: string) => string): Record<string, RouteSpec> | undefined {
   if (!opts.canary && !opts.shadow) {
     if (opts.stickyHeader) throw invalidParameter('--sticky-header needs --canary: it pins clients to one of the canary targets.');
     return undefined;
   }
-  const nameOf = (ref: string) => parseModelRef(ref).name;
   const anchor = opts.canary ?? opts.shadow!;
   let canary: { ref: string; weight: number } | undefined;
   if (opts.canary) {

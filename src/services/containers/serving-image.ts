@@ -27,7 +27,9 @@ export const IMAGE_APP = '/app';
 const RUNTIME_EXTERNALS = ['better-sqlite3', 'onnxruntime-node', 'ssh2'];
 /** Dependencies only their install scripts use; never loaded by the server. */
 const INSTALL_ONLY = new Set(['prebuild-install', 'adm-zip', 'global-agent']);
-const BUNDLES = ['cli.js', 'onnx-worker.js', 'loadtest-worker.js'];
+const BUNDLES = ['cli.js', 'cli.mjs', 'onnx-worker.js', 'loadtest-worker.js'];
+/** The chunks dist/cli.mjs loads on demand (esbuild.mjs splits the CLI at its dynamic imports). */
+const CLI_CHUNK = /^cli-chunk-[A-Za-z0-9]+\.mjs$/;
 /** The directory tar-fs is told it packs; nothing exists there (see importFiles). */
 const VIRTUAL_ROOT = '/trellis-serving-image';
 
@@ -51,6 +53,7 @@ export function servingImageFiles(projectRoot: string, nodeBinary = defaultNodeB
     if (!existsSync(path)) throw invalidState(`${path} is missing: build the project first (\`node esbuild.mjs\`).`);
     add(path, `${IMAGE_APP}/${bundle}`);
   }
+  for (const chunk of readdirSync(join(projectRoot, 'dist')).filter((f) => CLI_CHUNK.test(f))) add(join(projectRoot, 'dist', chunk), `${IMAGE_APP}/${chunk}`);
   add(nodeBinary, IMAGE_NODE);
 
   const natives: string[] = [nodeBinary];

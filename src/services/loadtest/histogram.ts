@@ -5,6 +5,7 @@
  * histograms is exact (counts per bucket add up), so merging workers loses nothing.
  */
 import type { Histogram, JsHistogram } from 'hdr-histogram-js';
+import { invalidParameter } from '../../core/errors';
 import type { LatencySummary } from './types';
 
 export type { Histogram };
@@ -93,4 +94,21 @@ export function summarize(h: Histogram): LatencySummary {
     p99: ms(h.getValueAtPercentile(99)),
     p999: ms(h.getValueAtPercentile(99.9)),
   };
+}
+
+/** HdrHistogram's text percentile distribution (the `.hgrm` format), values in milliseconds. */
+export function histogramText(encoded: string): string {
+  if (encoded === '') return '(no latencies were recorded)\n';
+  let histogram: Histogram;
+  try {
+    histogram = decodeHistogram(encoded);
+  } catch (err) {
+    throw invalidParameter(`Invalid value for 'result.histogram': not an HdrHistogram in compressed base64 (${(err as Error).message}).`);
+  }
+  try {
+    // The engine records microseconds; the .hgrm convention (and HdrHistogram's plotter) is milliseconds.
+    return histogram.outputPercentileDistribution(5, 1000);
+  } finally {
+    histogram.destroy();
+  }
 }

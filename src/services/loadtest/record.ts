@@ -8,11 +8,10 @@ import { Readable } from 'node:stream';
 import type { Store } from '../../core/store';
 import type { KeyValue, Metric } from '../../core/entities';
 import { ArtifactStore } from '../../core/artifacts';
-import { invalidParameter, TrellisError } from '../../core/errors';
+import { TrellisError } from '../../core/errors';
 import { LIMITS } from '../../core/validation';
 import { experimentNamed } from '../tracking/named-experiment';
 import type { LoadTestPlan, LoadTestResult, OpenModel } from './types';
-import { decodeHistogram, type Histogram } from './histogram';
 import { errorRatePct, thresholdTagKey, totalErrors, type ThresholdVerdict } from './thresholds';
 
 export const LOADTEST_EXPERIMENT = 'load-tests';
@@ -123,23 +122,6 @@ export function defaultRunName(target: string, startedAt: number): string {
   return `loadtest ${where} ${when}`;
 }
 
-/** HdrHistogram's text percentile distribution (the `.hgrm` format), values in milliseconds. */
-export function histogramText(encoded: string): string {
-  if (encoded === '') return '(no latencies were recorded)\n';
-  let histogram: Histogram;
-  try {
-    histogram = decodeHistogram(encoded);
-  } catch (err) {
-    throw invalidParameter(`Invalid value for 'result.histogram': not an HdrHistogram in compressed base64 (${(err as Error).message}).`);
-  }
-  try {
-    // The engine records microseconds; the .hgrm convention (and HdrHistogram's plotter) is milliseconds.
-    return histogram.outputPercentileDistribution(5, 1000);
-  } finally {
-    histogram.destroy();
-  }
-}
-
 const clip = (s: string, n: number) => (s.length > n ? s.slice(0, n) : s);
 
 function runParams(input: RecordLoadTestInput): KeyValue[] {
@@ -234,6 +216,9 @@ export async function recordLoadTest(store: Store, input: RecordLoadTestInput): 
   const endedAt = startedAt + Math.max(0, Math.round(result.durationMs));
   const runName = input.name?.trim() || defaultRunName(input.target, startedAt);
   // Built before anything is written: a bad histogram leaves no half-recorded run behind.
+  // Loaded here: the CLI's loadtest command imports this module for its names, and HdrHistogram is
+  // ~300 KB of its start-up chunk otherwise (see esbuild.mjs).
+  const { histogramText } = await import('./histogram.js');
   const hgrm = histogramText(result.histogram);
   const resultJson = `${JSON.stringify(result, null, 2)}\n`;
 
