@@ -167,7 +167,7 @@ interface CallerRun {
   linesSeen?: number;
 }
 
-type Mark = 'runCreated' | 'containerCreated' | 'attached' | 'started' | 'printed' | 'serverGotLine' | 'submitReturned' | 'firstLine' | 'exited';
+type Mark = 'runCreated' | 'containerCreated' | 'attached' | 'started' | 'printed' | 'serverGotLine' | 'jobNamed' | 'firstLine' | 'exited';
 const MARK_LABELS: Record<Mark, string> = {
   runCreated: 'run created (start_time)',
   containerCreated: 'container created (engine event)',
@@ -175,7 +175,7 @@ const MARK_LABELS: Record<Mark, string> = {
   started: 'container started (engine event)',
   printed: 'printed in the container (its clock)',
   serverGotLine: 'the server got the line from the engine (LogLine.time, whole ms)',
-  submitReturned: 'submit returned at the caller',
+  jobNamed: 'the job named at the caller (the submit stream\'s first record)',
   firstLine: 'first line at the caller',
   exited: 'caller exited',
 };
@@ -215,7 +215,7 @@ async function runCaller(s: Setup, target: Target, round: number, phase: CallerR
   const submitted = proc.lines.find((l) => l.stream === 'stderr' && JOB_LINE.test(l.text));
   let containerName = name;
   if (submitted) {
-    run.marks.submitReturned = since(submitted.at);
+    run.marks.jobNamed = since(submitted.at);
     run.jobId = JOB_LINE.exec(submitted.text)![1];
     containerName = `trellis-job-${run.jobId!.slice(0, 12)}`;
     ourNames.add(containerName);
@@ -300,7 +300,7 @@ function printRun(r: CallerRun): void {
   if (r.error) console.log(`${head} FAILED: ${r.error}  (${noise})`);
   else if (r.phase === 'first-line') {
     const m = r.marks;
-    const parts = (['runCreated', 'containerCreated', 'attached', 'started', 'printed', 'serverGotLine', 'submitReturned'] as Mark[]).filter((k) => m[k] !== undefined).map((k) => `${k} ${fmtNum(m[k]!, 0)}`);
+    const parts = (['runCreated', 'containerCreated', 'attached', 'started', 'printed', 'serverGotLine', 'jobNamed'] as Mark[]).filter((k) => m[k] !== undefined).map((k) => `${k} ${fmtNum(m[k]!, 0)}`);
     console.log(`${head} first line ${fmtMs(r.firstLineMs)}  [${parts.join(', ')}]  (${noise})`);
   } else {
     console.log(`${head} ${r.linesSeen} lines, delay p50 ${fmtMs(quantile(r.delays!, 0.5))} p99 ${fmtMs(quantile(r.delays!, 0.99))} max ${fmtMs(Math.max(...r.delays!))}; steady p99 ${fmtMs(quantile(r.steadyDelays!, 0.99))}  (${noise})`);
@@ -344,19 +344,10 @@ async function measureCosts(s: Setup): Promise<Cost[]> {
   add('node loads the CLI (trellis --version), core 1', cliVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, cliVersion)));
   const dockerVersion = [DOCKER_CLI, '--version'];
   add('the docker CLI starts (docker --version), core 1', dockerVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, dockerVersion)));
-  // What JobService.submit runs (workspace-git.ts): two git processes, one after the other.
-  const revParse = ['git', '-C', s.workspace, 'rev-parse', 'HEAD'];
-  const status = ['git', '-C', s.workspace, 'status', '--porcelain', '--untracked-files=normal'];
-  add('git rev-parse + git status of the workspace, core 0', `${revParse.join(' ')}; ${status.join(' ')}`,
-    await timeIt(COST_REPEATS, async () => {
-      await runToEnd(SERVER_CORE, revParse);
-      await runToEnd(SERVER_CORE, status);
-    }));
-  add('git rev-parse + git status of this repository, core 0', 'the same in ' + REPO_ROOT,
-    await timeIt(COST_REPEATS, async () => {
-      await runToEnd(SERVER_CORE, ['git', '-C', REPO_ROOT, 'rev-parse', 'HEAD']);
-      await runToEnd(SERVER_CORE, ['git', '-C', REPO_ROOT, 'status', '--porcelain', '--untracked-files=normal']);
-    }));
+  // What JobService.admit runs (workspace-git.ts) while the container is being created: one git process.
+  const status = (dir: string) => ['git', '-C', dir, 'status', '--porcelain=v2', '--branch', '--untracked-files=normal'];
+  add('git status of the workspace, core 0', status(s.workspace).join(' '), await timeIt(COST_REPEATS, () => runToEnd(SERVER_CORE, status(s.workspace))));
+  add('git status of this repository, core 0', status(REPO_ROOT).join(' '), await timeIt(COST_REPEATS, () => runToEnd(SERVER_CORE, status(REPO_ROOT))));
   add('image inspect (dockerode, from this harness)', `GET /images/${BUSYBOX_IMAGE}/json`, await timeIt(COST_REPEATS, () => s.docker.getImage(BUSYBOX_IMAGE).inspect()));
   add('platform health check (fetch, from this harness)', `GET ${s.server.url}/health`, await timeIt(COST_REPEATS, () => fetch(`${s.server.url}/health`).then((r) => r.arrayBuffer())));
   return costs;
@@ -440,7 +431,7 @@ function firstLineSummary(target: Target): FirstLineSummary {
 
 /** Stage durations from the medians of consecutive marks, in the order they happen. */
 function stages(s: FirstLineSummary): string {
-  const order: Mark[] = s.target === 'docker' ? ['containerCreated', 'attached', 'started', 'printed', 'firstLine'] : ['runCreated', 'containerCreated', 'started', 'printed', 'serverGotLine', 'submitReturned', 'firstLine'];
+  const order: Mark[] = s.target === 'docker' ? ['containerCreated', 'attached', 'started', 'printed', 'firstLine'] : ['runCreated', 'containerCreated', 'started', 'printed', 'serverGotLine', 'jobNamed', 'firstLine'];
   let prev = 0;
   let prevName = 'spawn';
   const parts: string[] = [];

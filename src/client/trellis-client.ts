@@ -4,6 +4,7 @@ import type { JobRequest } from '../services/jobs/job-spec';
 import type { JobView } from '../services/jobs/job-records';
 import type { TensorSpec } from '../engines/onnx/types';
 import type { LogLine as JobLogLine } from '../services/jobs/log-capture';
+import { send, type HttpResponse } from './http-transport';
 
 /** A version the platform's model host serves, as GET /api/trellis/serving/models lists it. */
 export interface ServedModelView {
@@ -35,6 +36,29 @@ export class ApiError extends Error {
 
 type Query = Record<string, string | number | boolean | string[] | undefined>;
 
+/**
+ * A job's NDJSON stream: {job} (a submit's, first), lines {stream, line, time}, and a last {end: true, job};
+ * resolves with that last job, or undefined when the stream ended without it.
+ */
+async function readJobStream(res: HttpResponse, onLine: (line: JobLogLine) => void, onJob?: (job: JobView) => void): Promise<JobView | undefined> {
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let end: JobView | undefined;
+  for await (const chunk of res.body) {
+    buffered += decoder.decode(chunk, { stream: true });
+    const lines = buffered.split('\n');
+    buffered = lines.pop()!;
+    for (const text of lines) {
+      if (!text) continue;
+      const record = JSON.parse(text) as JobLogLine & { end?: boolean; job?: JobView };
+      if (record.end) end = record.job;
+      else if (record.job) onJob?.(record.job);
+      else onLine(record);
+    }
+  }
+  return end;
+}
+
 /** A typed client for the platform's HTTP API (MLflow REST plus Trellis's own routes). */
 export class TrellisClient {
   constructor(
@@ -58,11 +82,11 @@ export class TrellisClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(fields);
     }
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(target, { method, headers, body });
+      res = await send(target, { method, headers, body });
     } catch (err) {
-      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).cause ?? (err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
+      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
     }
     const text = await res.text();
     let json: unknown;
@@ -167,9 +191,9 @@ export class TrellisClient {
   async readArtifact(artifactUri: string, path: string): Promise<Uint8Array> {
     const root = artifactUri.replace(/^mlflow-artifacts:\/*/, '');
     const target = `${this.url}/api/2.0/mlflow-artifacts/artifacts/${[root, path].map((p) => p.split('/').map(encodeURIComponent).join('/')).join('/')}`;
-    const res = await fetch(target, { headers: this.authHeaders() });
+    const res = await send(target, { headers: this.authHeaders() });
     if (!res.ok) throw new ApiError('HTTP_ERROR', `Reading artifact '${path}' failed: HTTP ${res.status}.`, res.status);
-    return new Uint8Array(await res.arrayBuffer());
+    return res.bytes();
   }
 
   /**
@@ -186,9 +210,9 @@ export class TrellisClient {
   }
 
   /** Opens the server's change stream (`/api/trellis/events`, server-sent events); the caller reads the body. */
-  async openEventStream(signal: AbortSignal): Promise<Response> {
-    const res = await fetch(`${this.url}/api/trellis/events`, { headers: { ...this.authHeaders(), accept: 'text/event-stream' }, signal });
-    if (!res.ok || !res.body) throw new ApiError('HTTP_ERROR', `The event stream answered HTTP ${res.status}.`, res.status);
+  async openEventStream(signal: AbortSignal): Promise<HttpResponse> {
+    const res = await send(`${this.url}/api/trellis/events`, { headers: { ...this.authHeaders(), accept: 'text/event-stream' }, signal });
+    if (!res.ok) throw new ApiError('HTTP_ERROR', `The event stream answered HTTP ${res.status}.`, res.status);
     return res;
   }
 
@@ -217,9 +241,9 @@ export class TrellisClient {
 
   /** The server's Prometheus metrics, as text (the endpoint monitor turns scrapes into rates). */
   async metricsText(): Promise<string> {
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(`${this.url}/metrics`, { headers: this.authHeaders(), signal: AbortSignal.timeout(5000) });
+      res = await send(`${this.url}/metrics`, { headers: this.authHeaders(), signal: AbortSignal.timeout(5000) });
     } catch (err) {
       throw new ApiError('UNREACHABLE', `Cannot reach ${this.url}/metrics: ${(err as Error).message}.`, 0);
     }
@@ -229,7 +253,8 @@ export class TrellisClient {
 
   async health(): Promise<boolean> {
     try {
-      const res = await fetch(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+      const res = await send(`${this.url}/health`, { signal: AbortSignal.timeout(2000) });
+      await res.bytes();
       return res.ok;
     } catch {
       return false;
@@ -239,6 +264,32 @@ export class TrellisClient {
   /** Submits a training job (a run executed in a container); resolves once it started, failed to, or was queued. */
   async submitJob(request: JobRequest): Promise<JobView> {
     return (await this.call<{ job: JobView }>('POST', '/api/trellis/jobs', request as unknown as Query)).job;
+  }
+
+  /**
+   * Submits a job and follows it in the same request: `onSubmitted` as soon as its run exists, then each
+   * line as it is printed; resolves with the job when the stream ends (as followJobLogs).
+   */
+  async runJob(request: JobRequest, handlers: { onSubmitted: (job: JobView) => void; onLine: (line: JobLogLine) => void }): Promise<JobView> {
+    let res: HttpResponse;
+    try {
+      res = await send(`${this.url}/api/trellis/jobs?follow=true`, {
+        method: 'POST',
+        headers: { ...this.authHeaders(), 'content-type': 'application/json' },
+        body: JSON.stringify(request),
+      });
+    } catch (err) {
+      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
+    }
+    if (!res.ok) throw apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
+    let jobId: string | undefined;
+    const end = await readJobStream(res, handlers.onLine, (job) => {
+      jobId = job.job_id;
+      handlers.onSubmitted(job);
+    });
+    if (end) return end;
+    if (!jobId) throw new ApiError('BAD_RESPONSE', 'The server ended the job stream before naming the job.', res.status);
+    return this.getJob(jobId);
   }
 
   async getJob(jobId: string): Promise<JobView> {
@@ -266,30 +317,16 @@ export class TrellisClient {
    */
   async followJobLogs(jobId: string, onLine: (line: JobLogLine) => void, options: { follow?: boolean; signal?: AbortSignal } = {}): Promise<JobView> {
     const target = `${this.url}/api/trellis/jobs/${encodeURIComponent(jobId)}/logs${options.follow ? '?follow=true' : ''}`;
-    let res: Response;
+    let res: HttpResponse;
     try {
-      res = await fetch(target, { headers: this.token ? { authorization: `Bearer ${this.token}` } : {}, signal: options.signal });
+      res = await send(target, { headers: this.authHeaders(), signal: options.signal });
     } catch (err) {
       throw new ApiError('UNREACHABLE', `Lost the Trellis server at ${this.url}: ${(err as Error).message}.`, 0);
     }
-    if (!res.ok || !res.body) {
-      throw apiError(await res.json().catch(() => ({})), res.status);
+    if (!res.ok) {
+      throw apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
     }
-    const decoder = new TextDecoder();
-    let buffered = '';
-    let end: JobView | undefined;
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-      buffered += decoder.decode(chunk, { stream: true });
-      const lines = buffered.split('\n');
-      buffered = lines.pop()!;
-      for (const text of lines) {
-        if (!text) continue;
-        const record = JSON.parse(text) as JobLogLine & { end?: boolean; job?: JobView };
-        if (record.end) end = record.job;
-        else onLine(record);
-      }
-    }
-    return end ?? this.getJob(jobId);
+    return (await readJobStream(res, onLine)) ?? this.getJob(jobId);
   }
 
   /** Records a finished load test as a run of the `load-tests` experiment. */

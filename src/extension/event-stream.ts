@@ -30,7 +30,7 @@ export class EventStream {
       try {
         const res = await this.client.openEventStream(this.abort.signal);
         pause = 500;
-        await this.read(res.body!);
+        await this.read(res.body);
       } catch (err) {
         if (this.stopped) return;
         this.log(`event stream: ${(err as Error).message}; reconnecting in ${pause} ms`);
@@ -42,10 +42,10 @@ export class EventStream {
     }
   }
 
-  private async read(body: ReadableStream<Uint8Array>): Promise<void> {
+  private async read(body: AsyncIterable<Uint8Array>): Promise<void> {
     const decoder = new TextDecoder();
     let buffer = '';
-    for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
+    for await (const chunk of body) {
       buffer += decoder.decode(chunk, { stream: true });
       let end: number;
       while ((end = buffer.indexOf('\n\n')) >= 0) {

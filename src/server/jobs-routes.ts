@@ -10,7 +10,10 @@ const API = '/api/trellis/jobs';
 
 /**
  * The jobs control API:
- *   POST {API}                 submit (body: JobRequest) → the job
+ *   POST {API}                 submit (body: JobRequest) → the job once its container started (or was queued);
+ *                              ?follow=true answers NDJSON at once instead: {job} as soon as its run exists,
+ *                              then its lines and {end: true, job} as GET …/logs?follow=true does (one round
+ *                              trip from `trellis run` to the container's first line)
  *   GET  {API}                 list (?experiment_id, ?status, ?sweep_id, ?max_results)
  *   GET  {API}/ID              one job
  *   POST {API}/ID/cancel       cancel → the job once stopped
@@ -18,7 +21,15 @@ const API = '/api/trellis/jobs';
  *                              then a last line {end: true, job}
  */
 export function mountJobsRoutes(router: Router, jobs: JobService): void {
-  router.on('POST', API, async (ctx) => ({ job: await jobs.submit(await ctx.fields()) }));
+  router.on('POST', API, async (ctx) => {
+    const admitted = await jobs.admit(await ctx.fields());
+    if (ctx.url.searchParams.get('follow') === 'true') {
+      streamLogs(ctx.res, jobs, admitted.jobId, true, { job: jobs.get(admitted.jobId) });
+      return undefined;
+    }
+    await admitted.started;
+    return { job: jobs.get(admitted.jobId) };
+  });
   router.on('GET', API, async (ctx) => {
     const f = await ctx.fields();
     const status = str(f, 'status');
@@ -54,9 +65,13 @@ async function jobRoute(ctx: RequestContext, jobs: JobService): Promise<unknown>
   throw invalidParameter(`No jobs endpoint at ${method} ${ctx.url.pathname}: use GET ${API}/JOB_ID, POST ${API}/JOB_ID/cancel or GET ${API}/JOB_ID/logs.`);
 }
 
-/** One JSON object a line, written as each line arrives: a terminal shows output as the container prints it. */
-function streamLogs(res: ServerResponse, jobs: JobService, id: string, follow: boolean): void {
+/**
+ * One JSON object a line, written as each line arrives: a terminal shows output as the container prints it.
+ * `first` goes before the lines (a submit's {job}).
+ */
+function streamLogs(res: ServerResponse, jobs: JobService, id: string, follow: boolean, first?: object): void {
   res.writeHead(200, { 'Content-Type': 'application/x-ndjson', 'Cache-Control': 'no-cache', 'X-Content-Type-Options': 'nosniff' });
+  if (first) res.write(`${JSON.stringify(first)}\n`);
   const write = (line: LogLine) => res.write(`${JSON.stringify(line)}\n`);
   const end = () => {
     if (res.writableEnded || res.destroyed) return;

@@ -114,6 +114,41 @@ describe('a job that succeeds', () => {
     assert.match(savedLogs, /"line":"lr is 0.01"/, 'a finished job\'s logs are read from its artifacts');
   });
 
+  test('POST ?follow=true answers the job as soon as its run exists, then its lines and its end; the git tags precede the start', async () => {
+    const workspace = join(dataDir, '..', `ws-follow-${Date.now()}`);
+    mkdirSync(workspace);
+    execFileSync('git', ['init', '-q', workspace]);
+    execFileSync('git', ['-C', workspace, '-c', 'user.email=t@t', '-c', 'user.name=t', 'commit', '-q', '--allow-empty', '-m', 'init']);
+    const commit = execFileSync('git', ['-C', workspace, 'rev-parse', 'HEAD'], { encoding: 'utf8' }).trim();
+    // The container reads its own run first thing: the workspace's commit must already be tagged.
+    const script = [
+      'wget -q -O - --header "Authorization: Bearer $MLFLOW_TRACKING_TOKEN" "$MLFLOW_TRACKING_URI/api/2.0/mlflow/runs/get?run_id=$MLFLOW_RUN_ID" ' +
+        '| grep -o \'mlflow.source.git.commit","value":"[0-9a-f]*\' | grep -o \'[0-9a-f]*$\'',
+      'echo done',
+    ].join('; ');
+    const res = await fetch(`${server.url}/api/trellis/jobs?follow=true`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ experiment_name: 'jobs', image, command: ['sh', '-c', script], workspace }),
+    });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+    const records = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+    const first = records.shift();
+    const end = records.pop();
+    assert.equal(first.job.status, 'RUNNING', 'the first record is the job, as soon as its run exists');
+    assert.equal(end.end, true);
+    assert.equal(end.job.job_id, first.job.job_id);
+    assert.equal(end.job.status, 'FINISHED');
+    assert.deepEqual(records.filter((l) => l.stream === 'stdout').map((l) => l.line), [commit, 'done']);
+  });
+
+  test('a refused submit with ?follow=true answers a JSON error, not a stream', async () => {
+    const r = await api('POST', '/api/trellis/jobs?follow=true', { experiment_name: 'jobs', image: 'trellis-test/no-such-image:1', command: ['true'] });
+    assert.equal(r.status >= 400 && r.status < 500, true, JSON.stringify(r.body));
+    assert.match(r.body.message, /no-such-image/);
+  });
+
   test('the platform\'s data directory inside the workspace is hidden from the job', async () => {
     const r = await submit({ workspace: join(dataDir, '..'), command: ['sh', '-c', 'ls -A /workspace/.trellis | wc -l; ls -A /workspace | grep -c .'] });
     const { lines, job } = await follow(r.body.job.job_id);

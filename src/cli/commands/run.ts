@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import type { TrellisClient } from '../../client/trellis-client';
 import { parseKeyValues, parseMountFlag, type JobRequest } from '../../services/jobs/job-spec';
 import type { JobView } from '../../services/jobs/job-records';
+import type { LogLine as JobLogLine } from '../../services/jobs/log-capture';
 import { connect, type GlobalOptions } from '../connect';
 
 /** The options `trellis run` and `trellis sweep` share: what runs, where, with what. */
@@ -77,16 +78,15 @@ export function describeEnd(job: JobView): string {
   return `job ${job.job_id} ${job.status}${exit}${job.error && job.status !== 'FINISHED' ? `: ${job.error}` : ''}`;
 }
 
-/** Prints a job's lines live: the container's stdout to stdout, its stderr and Trellis's notes to stderr. */
+/** Prints a job's line: the container's stdout to stdout, its stderr and Trellis's notes to stderr. */
+export function printJobLine(l: JobLogLine): void {
+  if (l.stream === 'stdout') process.stdout.write(`${l.line}\n`);
+  else process.stderr.write(l.stream === 'trellis' ? `[trellis] ${l.line}\n` : `${l.line}\n`);
+}
+
+/** Prints a job's lines live, until it ends. */
 export async function streamJob(client: TrellisClient, jobId: string, signal?: AbortSignal): Promise<JobView> {
-  return client.followJobLogs(
-    jobId,
-    (l) => {
-      if (l.stream === 'stdout') process.stdout.write(`${l.line}\n`);
-      else process.stderr.write(l.stream === 'trellis' ? `[trellis] ${l.line}\n` : `${l.line}\n`);
-    },
-    { follow: true, signal },
-  );
+  return client.followJobLogs(jobId, printJobLine, { follow: true, signal });
 }
 
 export function runCommand(program: Command, globals: () => GlobalOptions): void {
@@ -109,9 +109,21 @@ export function runCommand(program: Command, globals: () => GlobalOptions): void
       const { client, release } = await connect(globals());
       let code = 1;
       try {
-        const job = await client.submitJob(jobRequest(opts, command));
-        process.stderr.write(`[trellis] job ${job.job_id} (run ${job.run_name}, experiment ${job.experiment_id}) ${job.status}\n`);
-        const end = await withCancelOnInterrupt(client, job.job_id, () => streamJob(client, job.job_id));
+        // One request submits and follows: the container's first line comes back on the submit's own stream.
+        let jobId: string | undefined;
+        // A Ctrl-C before the server named the job cancels it as soon as it does.
+        let cancelOnceNamed = false;
+        const ids = () => (jobId ? [jobId] : ((cancelOnceNamed = true), []));
+        const end = await withCancelOnInterrupt(client, ids, () =>
+          client.runJob(jobRequest(opts, command), {
+            onSubmitted: (job) => {
+              jobId = job.job_id;
+              process.stderr.write(`[trellis] job ${job.job_id} (run ${job.run_name}, experiment ${job.experiment_id}) ${job.status}\n`);
+              if (cancelOnceNamed) client.cancelJob(jobId).catch((err: Error) => process.stderr.write(`[trellis] cancel failed: ${err.message}\n`));
+            },
+            onLine: printJobLine,
+          }),
+        );
         process.stderr.write(`[trellis] ${describeEnd(end)}\n`);
         code = exitCodeOf(end);
       } finally {

@@ -61,8 +61,11 @@ export class JobExecution {
     });
   }
 
-  /** Creates and starts the container; a failure closes the run as FAILED with the engine's reason. */
-  async start(body: Docker.ContainerCreateOptions): Promise<void> {
+  /**
+   * Creates and starts the container, starting it once `ready` settles (the run's last tags are written);
+   * a failure closes the run as FAILED with the engine's reason.
+   */
+  async start(body: Docker.ContainerCreateOptions, ready?: Promise<void>): Promise<void> {
     let output: Readable | undefined;
     try {
       await fsp.mkdir(outputsDir(this.ctx.dataDir, this.runId), { recursive: true });
@@ -70,6 +73,7 @@ export class JobExecution {
       this.setTags([{ key: JOB_TAG.containerId, value: this.container.id }]);
       if (this.cancelRequested) return void (await this.finish(undefined));
       output = await attachOutput(this.container, this.abort.signal);
+      await ready;
       await this.container.start();
       // A cancel that came while the container was being started found nothing running yet to stop.
       if (this.cancelRequested) await stopContainer(this.container, this.ctx.stopGraceSeconds);

@@ -53,6 +53,14 @@ interface PendingJob {
   experimentId: string;
   /** Settles once the container has started (or failed to). */
   started?: Promise<void>;
+  /** Settles once the run's workspace tags (git) are written: the container starts after that. */
+  tagged: Promise<void>;
+}
+
+/** A job the service took: its run exists; `started` settles once its container started, failed to, or was queued. */
+export interface AdmittedJob {
+  jobId: string;
+  started: Promise<void>;
 }
 
 /** Training jobs: each a run executed in a container, queued beyond the concurrency limit. */
@@ -104,12 +112,19 @@ export class JobService {
     };
   }
 
+  /** Admits a job (see admit) and resolves once its container has started, failed to, or been queued. */
+  async submit(body: unknown): Promise<JobView> {
+    const { jobId, started } = await this.admit(body);
+    await started;
+    return this.get(jobId);
+  }
+
   /**
    * Checks the request, the engine, GPUs and the image before anything is created; then creates the run
-   * (RUNNING, or SCHEDULED when the limit is reached) and starts the container. Resolves once the
-   * container has started, failed to, or been queued.
+   * (RUNNING, or SCHEDULED when the limit is reached) and starts the container. Resolves once the run
+   * exists, so that a caller can follow the job's output from its first line.
    */
-  async submit(body: unknown): Promise<JobView> {
+  async admit(body: unknown): Promise<AdmittedJob> {
     if (this.closed) throw new TrellisError('TEMPORARILY_UNAVAILABLE', 'The platform server is shutting down; submit the job again once it runs.');
     const spec = checkJobRequest(body);
     const { docker, host } = this.engine();
@@ -129,7 +144,6 @@ export class JobService {
     }
     // Only now, with the engine, GPUs and image checked: a refused job leaves nothing behind, not even a new experiment.
     const experimentId = this.experimentOf(spec);
-    const git = spec.workspace ? await gitState(spec.workspace) : undefined;
 
     const tags: KeyValue[] = [
       { key: JOB_TAG.image, value: spec.image ?? builtImageName(spec.build!.context) },
@@ -140,7 +154,6 @@ export class JobService {
       { key: JOB_TAG.dockerHost, value: host },
       { key: JOB_TAG.serverPid, value: String(process.pid) },
       { key: 'mlflow.source.type', value: 'JOB' },
-      ...(git ? [{ key: JOB_TAG.gitCommit, value: git.commit }, { key: JOB_TAG.gitDirty, value: String(git.dirty) }] : []),
       ...(spec.gpusText ? [{ key: JOB_TAG.gpus, value: spec.gpusText }] : []),
       ...Object.entries(spec.tags).map(([key, value]) => ({ key, value })),
     ];
@@ -150,16 +163,26 @@ export class JobService {
     const params = Object.entries(spec.params).map(([key, value]) => ({ key, value }));
     for (let i = 0; i < params.length; i += 100) store.runs.logBatch(runId, { params: params.slice(i, i + 100) });
 
-    const job: PendingJob = { execution: new JobExecution(this.runnerContext(), runId, spec.memoryBytes), spec, imageId: image?.id ?? '', experimentId };
+    // The workspace's git state (two git processes, ~10 ms) is read while the container is being created;
+    // its tags are written before the container starts.
+    const tagged = this.tagWorkspace(runId, spec.workspace);
+    const job: PendingJob = { execution: new JobExecution(this.runnerContext(), runId, spec.memoryBytes), spec, imageId: image?.id ?? '', experimentId, tagged };
     this.track(job.execution);
-    if (this.queue.add(job)) {
-      await job.started;
-    } else {
-      this.waiting.set(runId, job);
-      store.runs.update(runId, { status: 'SCHEDULED' });
-      job.execution.logs.add('trellis', `queued: ${this.queue.size.running} jobs running, ${this.queue.size.waiting - 1} waiting before this one`);
+    if (this.queue.add(job)) return { jobId: runId, started: job.started! };
+    this.waiting.set(runId, job);
+    store.runs.update(runId, { status: 'SCHEDULED' });
+    job.execution.logs.add('trellis', `queued: ${this.queue.size.running} jobs running, ${this.queue.size.waiting - 1} waiting before this one`);
+    return { jobId: runId, started: Promise.resolve() };
+  }
+
+  private async tagWorkspace(runId: string, workspace: string | undefined): Promise<void> {
+    const git = workspace ? await gitState(workspace) : undefined;
+    if (!git) return;
+    try {
+      this.options.store.runs.logBatch(runId, { tags: [{ key: JOB_TAG.gitCommit, value: git.commit }, { key: JOB_TAG.gitDirty, value: String(git.dirty) }] });
+    } catch (err) {
+      this.options.log(`job ${runId}: git tags not written (${(err as Error).message})`);
     }
-    return this.get(runId);
   }
 
   get(jobId: string): JobView {
@@ -315,7 +338,7 @@ export class JobService {
         await execution.failToStart((err as Error).message);
         return;
       }
-      await execution.start(this.createBody(job, uri));
+      await execution.start(this.createBody(job, uri), job.tagged);
     })();
     return job.started.then(() => execution.done);
   }

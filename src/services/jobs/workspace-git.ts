@@ -5,15 +5,22 @@ export interface GitState {
   dirty: boolean;
 }
 
-/** The workspace's commit and whether it has uncommitted changes; undefined outside a git work tree. */
+/**
+ * The workspace's commit and whether it has uncommitted changes; undefined outside a git work tree or
+ * before its first commit. One git process (porcelain v2 names the commit in its `# branch.oid` header):
+ * it runs while the job's container is being created, on the server's core.
+ */
 export async function gitState(workspace: string): Promise<GitState | undefined> {
+  let status: string;
   try {
-    const commit = (await git(workspace, ['rev-parse', 'HEAD'])).trim();
-    const status = await git(workspace, ['status', '--porcelain', '--untracked-files=normal']);
-    return { commit, dirty: status.trim() !== '' };
+    status = await git(workspace, ['status', '--porcelain=v2', '--branch', '--untracked-files=normal']);
   } catch {
     return undefined;
   }
+  const lines = status.split('\n').filter((l) => l !== '');
+  const commit = lines.find((l) => l.startsWith('# branch.oid '))?.slice('# branch.oid '.length);
+  if (!commit || !/^[0-9a-f]{40,64}$/.test(commit)) return undefined;
+  return { commit, dirty: lines.some((l) => !l.startsWith('# ')) };
 }
 
 /** execFile, never a shell: the workspace path is the user's and may hold any character. */
