@@ -1,5 +1,4 @@
 import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 
 /**
  * HTTP for the platform's clients on node:http rather than fetch: Node 20 compiles undici on the first
@@ -27,7 +26,9 @@ export interface HttpRequest {
 /** One request; resolves at the response's headers, rejects when no response comes (refused, reset, aborted). */
 export function send(url: string, init: HttpRequest = {}): Promise<HttpResponse> {
   const target = new URL(url);
-  const request = target.protocol === 'https:' ? httpsRequest : httpRequest;
+  // node:https (TLS, crypto) only for an https:// server: the workspace's own is plain HTTP on loopback.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const request = target.protocol === 'https:' ? (require('node:https') as typeof import('node:https')).request : httpRequest;
   const headers: Record<string, string | number> = { ...init.headers };
   if (init.body !== undefined) headers['content-length'] = Buffer.byteLength(init.body);
   return new Promise((resolve, reject) => {

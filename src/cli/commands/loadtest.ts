@@ -2,12 +2,11 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { processAlive, readServerFile } from '../../core/server-file';
-import { parseDuration, parseStages } from '../../services/loadtest/parse';
+import { formatDurationMs, formatStages, parseDuration, parseStages } from '../../services/loadtest/parse';
 import { compileTemplate } from '../../services/loadtest/template';
-import { checkTarget } from '../../services/loadtest/target-safety';
 import { errorRatePct, evaluateThresholds, parseThresholds, totalErrors, type ThresholdVerdict } from '../../services/loadtest/thresholds';
-import { formatDurationMs, planParams, LOADTEST_EXPERIMENT, type RecordedLoadTest } from '../../services/loadtest/record';
-import { compareLoadTests, type CompareRow } from '../../services/loadtest/compare';
+import type { RecordedLoadTest } from '../../services/loadtest/record';
+import type { CompareRow } from '../../services/loadtest/compare';
 import type { LoadTestPlan, LoadTestProgress, LoadTestResult, OpenModel, RequestSpec } from '../../services/loadtest/types';
 import { connect, type Connection, type GlobalOptions } from '../connect';
 import { print, table } from '../format';
@@ -164,7 +163,7 @@ function describePlan(plan: LoadTestPlan): string {
   const what =
     m.kind === 'closed'
       ? `closed model, ${m.connections} connection${m.connections === 1 ? '' : 's'}, up to ${formatDurationMs(m.durationMs ?? MAX_DURATION_MS)}${m.requests !== undefined && m.requests < MAX_REQUESTS ? ` or ${m.requests} requests` : ''}`
-      : `open model, ${m.stages.length === 1 ? `${m.stages[0]!.targetRps} req/s for ${formatDurationMs(m.stages[0]!.durationMs)}` : `stages ${planParams(plan).stages}`}, up to ${m.maxConnections} connections`;
+      : `open model, ${m.stages.length === 1 ? `${m.stages[0]!.targetRps} req/s for ${formatDurationMs(m.stages[0]!.durationMs)}` : `stages ${formatStages(m.stages)}`}, up to ${m.maxConnections} connections`;
   return `${plan.request.method} ${plan.request.url} — ${what}${plan.workers > 1 ? `, ${plan.workers} workers` : ''}`;
 }
 
@@ -191,7 +190,7 @@ function progressPrinter(stream: NodeJS.WriteStream): { update(p: LoadTestProgre
   };
 }
 
-function report(plan: LoadTestPlan, result: LoadTestResult, verdicts: ThresholdVerdict[], recorded: RecordedLoadTest | undefined, interrupted: boolean): string {
+function report(plan: LoadTestPlan, result: LoadTestResult, verdicts: ThresholdVerdict[], recorded: (RecordedLoadTest & { experiment: string }) | undefined, interrupted: boolean): string {
   const errors = totalErrors(result.errors);
   const l = result.latency;
   const lines = [
@@ -212,7 +211,7 @@ function report(plan: LoadTestPlan, result: LoadTestResult, verdicts: ThresholdV
   if (verdicts.length > 0) {
     lines.push('', 'Thresholds', table(['THRESHOLD', 'MEASURED', 'RESULT'], verdicts.map((v) => [v.expression, v.detail ?? String(v.actual), v.pass ? 'pass' : 'FAIL'])));
   }
-  lines.push('', recorded ? `Recorded run ${recorded.run_id} in experiment ${LOADTEST_EXPERIMENT} (${recorded.experiment_id}).` : 'Not recorded (--no-record).');
+  lines.push('', recorded ? `Recorded run ${recorded.run_id} in experiment ${recorded.experiment} (${recorded.experiment_id}).` : 'Not recorded (--no-record).');
   return lines.join('\n');
 }
 
@@ -256,6 +255,11 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
       ].join('\n'),
     )
     .action(async (url: string | undefined, opts: LoadtestOptions) => {
+      // Loaded here, not at the CLI's start (see esbuild.mjs): DNS and sockets for the target check, the artifact store.
+      const [{ checkTarget }, { planParams, LOADTEST_EXPERIMENT }] = await Promise.all([
+        import('../../services/loadtest/target-safety.js'),
+        import('../../services/loadtest/record.js'),
+      ]);
       const g = globals();
       const thresholds = parseThresholds(opts.threshold ?? []);
       let plan: LoadTestPlan;
@@ -305,11 +309,11 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
 
         const verdicts = evaluateThresholds(thresholds, result);
         const params = planParams(plan);
-        let recorded: RecordedLoadTest | undefined;
+        let recorded: (RecordedLoadTest & { experiment: string }) | undefined;
         let recordError: Error | undefined;
         if (connection) {
           try {
-            recorded = await connection.client.recordLoadTest({
+            const run = await connection.client.recordLoadTest({
               target: url,
               ...(opts.model ? { model: opts.model } : {}),
               params,
@@ -318,6 +322,7 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
               ...(opts.name ? { name: opts.name } : {}),
               ...(interrupted ? { interrupted } : {}),
             });
+            recorded = { ...run, experiment: LOADTEST_EXPERIMENT };
           } catch (err) {
             recordError = err as Error;
           }
@@ -342,6 +347,7 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
     .description('Compare two recorded load tests: summary metrics, deltas and which is better, and their params')
     .option('--json', 'print JSON')
     .action(async (runA: string, runB: string, opts: { json?: boolean }) => {
+      const { compareLoadTests } = await import('../../services/loadtest/compare.js');
       const { client, release } = await connect(globals());
       try {
         const [a, b] = await Promise.all([client.getRun(runA), client.getRun(runB)]);

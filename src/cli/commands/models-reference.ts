@@ -1,8 +1,6 @@
 import type { Command } from 'commander';
 import { promises as fsp } from 'node:fs';
 import { resolve } from 'node:path';
-import { saveReferenceProfile } from '../../core/drift-references';
-import { buildReferenceProfile, MAX_REFERENCE_BYTES, parseReferenceFile, referenceFormatOf, summarizeProfile } from '../../services/serving/drift-profile';
 import { connect, type GlobalOptions } from '../connect';
 import { print, table } from '../format';
 
@@ -25,6 +23,11 @@ export function modelsReferenceCommand(program: Command, globals: () => GlobalOp
       if (g.url) {
         throw new Error(`'models reference' writes the profile into the local data directory (--data-dir), which a server at --url does not read; run it where that server's data directory is.`);
       }
+      // Loaded here, not at the CLI's start (see esbuild.mjs).
+      const [{ saveReferenceProfile }, { buildReferenceProfile, summarizeProfile }] = await Promise.all([
+        import('../../core/drift-references.js'),
+        import('../../services/serving/drift-profile.js'),
+      ]);
       const profile = buildReferenceProfile(name, version, await readReferenceRows(opts.file, opts.input), resolve(opts.file));
       await requireVersion(g, name, version);
       const path = await saveReferenceProfile(resolve(g.dataDir), profile);
@@ -43,6 +46,7 @@ export function modelsReferenceCommand(program: Command, globals: () => GlobalOp
 }
 
 async function readReferenceRows(file: string, input: string | undefined) {
+  const { MAX_REFERENCE_BYTES, parseReferenceFile, referenceFormatOf } = await import('../../services/serving/drift-profile.js');
   const format = referenceFormatOf(file);
   let size: number;
   try {

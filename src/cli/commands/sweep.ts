@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { randomBytes } from 'node:crypto';
 import { invalidParameter } from '../../core/errors';
 import { JOB_TAG } from '../../services/jobs/job-records';
 import { bestTrial, parseGrid, parseRandom, sweepTrials, type TrialResult } from '../../services/jobs/sweep';
@@ -38,6 +37,8 @@ export function sweepCommand(program: Command, globals: () => GlobalOptions): vo
     .action(async (command: string[], opts: SweepOptions) => {
       if (opts.goal !== 'min' && opts.goal !== 'max') throw invalidParameter(`--goal must be min or max, got '${opts.goal}'.`);
       const goal = opts.goal;
+      // node:crypto (with TLS behind it) loaded here, not at the CLI's start of every command.
+      const { randomBytes } = await import('node:crypto');
       const parallel = wholeNumber('--parallel', opts.parallel, 1, 64);
       const seed = opts.seed === undefined ? randomBytes(4).readUInt32BE() : wholeNumber('--seed', opts.seed, 0, 2 ** 32 - 1);
       const trials = sweepTrials(opts.grid.map(parseGrid), opts.random.map(parseRandom), {

@@ -62,3 +62,15 @@ export function validateStages(stages: OpenModel['stages']): void {
   }
   if (total <= 0) throw invalidParameter('The stages last 0 ms in all: give at least one a duration');
 }
+
+/** `30s:100,60s:500` from a plan's stages. */
+export function formatStages(stages: OpenModel['stages']): string {
+  return stages.map((s) => `${formatDurationMs(s.durationMs)}:${s.targetRps}`).join(',');
+}
+
+/** `3600000` → `1h`, `120000` → `2m`, `1500` → `1.5s`, `250` → `250ms` (all readable by parseDuration). */
+export function formatDurationMs(ms: number): string {
+  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return ms % 1000 === 0 || ms >= 10_000 ? `${Number((ms / 1000).toFixed(3))}s` : `${Math.round(ms)}ms`;
+}

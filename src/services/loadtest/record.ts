@@ -11,8 +11,9 @@ import { ArtifactStore } from '../../core/artifacts';
 import { TrellisError } from '../../core/errors';
 import { LIMITS } from '../../core/validation';
 import { experimentNamed } from '../tracking/named-experiment';
-import type { LoadTestPlan, LoadTestResult, OpenModel } from './types';
+import type { LoadTestPlan, LoadTestResult } from './types';
 import { errorRatePct, thresholdTagKey, totalErrors, type ThresholdVerdict } from './thresholds';
+import { formatStages } from './parse';
 
 export const LOADTEST_EXPERIMENT = 'load-tests';
 export const LOADTEST_TAG = 'trellis.loadtest';
@@ -77,18 +78,6 @@ export interface RecordLoadTestInput {
 export interface RecordedLoadTest {
   run_id: string;
   experiment_id: string;
-}
-
-/** `30s:100,60s:500` from a plan's stages. */
-export function formatStages(stages: OpenModel['stages']): string {
-  return stages.map((s) => `${formatDurationMs(s.durationMs)}:${s.targetRps}`).join(',');
-}
-
-/** `3600000` → `1h`, `120000` → `2m`, `1500` → `1.5s`, `250` → `250ms` (all readable by parseDuration). */
-export function formatDurationMs(ms: number): string {
-  if (ms >= 3_600_000 && ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
-  if (ms >= 60_000 && ms % 60_000 === 0) return `${ms / 60_000}m`;
-  return ms % 1000 === 0 || ms >= 10_000 ? `${Number((ms / 1000).toFixed(3))}s` : `${Math.round(ms)}ms`;
 }
 
 /** The params of a plan, as `recordLoadTest` logs them. */

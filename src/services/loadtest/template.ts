@@ -5,7 +5,6 @@
  * `{{row}}` line (seq − 1) mod rows of the sample file. Spaces inside the braces are allowed. A
  * `{{name…}}` that is not one of these is an error, so a typo never goes out as literal text.
  */
-import { randomUUID } from 'node:crypto';
 import { invalidParameter } from '../../core/errors';
 import type { RequestTemplate } from './types';
 
@@ -64,7 +63,8 @@ function placeholder(name: string, args: string[], tpl: RequestTemplate, text: s
       return (seq) => String(seq);
     case 'uuid':
       arity(0);
-      return () => randomUUID();
+      // Web Crypto's global: node:crypto (and TLS behind it) loads on first use, not with the CLI.
+      return () => crypto.randomUUID();
     case 'random_int': {
       const [lo, hi] = range();
       if (!Number.isInteger(lo) || !Number.isInteger(hi)) throw invalidParameter(`Template placeholder ${text} needs integers`);
