@@ -2,7 +2,8 @@
 // platform data holds the run (logged through the store, 1,000 points a batch), the platform is started from
 // the palette, and "Trellis: Open Run Dashboard" opens it. The chart must draw the server's downsampled
 // series (its min/max envelope: at most 4,000 points, not a million). How fast is bench/workbench.ts's
-// business; this test only prints the measured time.
+// business; this test only prints the measured time. Then the dashboard follows the runs opened: a
+// second run shows in the same tab and page, and a dashboard kept open stays on its run.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
@@ -10,7 +11,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConsoleMessage } from 'playwright-core';
-import { outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
+import { activeWebview, outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
 import { openStore } from '../../src/core/store';
 import type { Metric } from '../../src/core/entities';
 
@@ -19,15 +20,15 @@ const POINTS = 1_000_000;
 const MAX_DRAWN = 4000;
 const PAINT_LINE = /\[trellis\] first chart paint: (\d+) ms after opening, \d+ ms after navigation \((\d+) points of loss\)/;
 
-/** A finished run `million` with POINTS steps of a noisy decaying `loss`, written straight into the store. */
-function seedMillionPointRun(dataDir: string): string {
+/** A finished run `name` with `points` steps of a noisy decaying metric `key`, written straight into the store. */
+function seedRun(dataDir: string, name: string, key: string, points: number): string {
   const store = openStore(dataDir);
   try {
-    const runId = store.runs.create({ experiment_id: '0', run_name: 'million' }).info.run_id;
-    const start = Date.now() - POINTS;
-    for (let s0 = 0; s0 < POINTS; s0 += 1000) {
+    const runId = store.runs.create({ experiment_id: '0', run_name: name }).info.run_id;
+    const start = Date.now() - points;
+    for (let s0 = 0; s0 < points; s0 += 1000) {
       const metrics: Metric[] = [];
-      for (let step = s0; step < s0 + 1000; step++) metrics.push({ key: 'loss', value: 2 * Math.exp(-step / 200_000) + 0.1 * Math.sin(step / 97), timestamp: start + step, step });
+      for (let step = s0; step < Math.min(points, s0 + 1000); step++) metrics.push({ key, value: 2 * Math.exp(-step / 200_000) + 0.1 * Math.sin(step / 97), timestamp: start + step, step });
       store.runs.logBatch(runId, { metrics });
     }
     store.runs.update(runId, { status: 'FINISHED', end_time: Date.now() });
@@ -48,7 +49,8 @@ before(async () => {
   root = mkdtempSync(join(tmpdir(), 'trellis-e2e-million-'));
   const workspace = join(root, 'workspace');
   mkdirSync(join(workspace, '.trellis'), { recursive: true });
-  runId = seedMillionPointRun(join(workspace, '.trellis'));
+  runId = seedRun(join(workspace, '.trellis'), 'million', 'loss', POINTS);
+  seedRun(join(workspace, '.trellis'), 'small', 'acc', 1000);
   wb = await startWorkbench({ workspace, outDir: outputDir('e2e', 'dashboard-million') });
   // The webview logs its first paint to its console; Chromium reports every frame's console to the page.
   wb.page.on('console', (m: ConsoleMessage) => {
@@ -61,16 +63,20 @@ after(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
+async function openRun(name: string): Promise<void> {
+  await wb!.runCommand('Trellis: Open Run Dashboard');
+  await wb!.page.locator('.quick-input-widget .quick-input-box input').fill(name);
+  await wb!.page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: name }).first().click();
+}
+
 test('the dashboard of a 1,000,000-point run draws the downsampled series', { timeout: 60_000 }, async () => {
   const page = wb!.page;
   await wb!.runCommand('Trellis: Start Platform');
   await page.locator('.notifications-toasts .notification-toast', { hasText: /platform running at http:\/\/127\.0\.0\.1:\d+/ }).first().waitFor({ timeout: 30_000 });
 
-  await wb!.runCommand('Trellis: Open Run Dashboard');
-  await page.locator('.quick-input-widget .quick-input-box input').fill('million');
-  await page.locator('.quick-input-widget .quick-input-list .monaco-list-row', { hasText: 'million' }).first().click();
+  await openRun('million');
 
-  const frame = page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+  const frame = activeWebview(page);
   const canvas = frame.locator('.chart-card[data-key="loss"] .chart-body canvas').first();
   await canvas.waitFor({ timeout: 30_000 });
   const chart = frame.locator('.chart-card[data-key="loss"] .chart-body[data-first-paint-ms]');
@@ -99,4 +105,30 @@ test('the dashboard of a 1,000,000-point run draws the downsampled series', { ti
   assert.ok(drawn >= 500 && drawn <= MAX_DRAWN, `the chart drew ${drawn} points (expected the downsampled envelope: 500..${MAX_DRAWN})`);
   assert.equal(Number(m[1]), Number(bodyMs), 'the console line and data-first-paint-ms agree');
   console.log(`run ${runId}: first chart paint ${bodyMs} ms after opening, ${drawn} of ${POINTS.toLocaleString('en-US')} points drawn`);
+});
+
+test('the next run opened shows in the same dashboard and page; a kept dashboard stays on its run', { timeout: 60_000 }, async () => {
+  const page = wb!.page;
+  const frame = activeWebview(page);
+  const runTabs = page.locator('.tabs-container .tab', { hasText: /Run: / });
+  const pageStarted = () => frame.locator('body').evaluate(() => performance.timeOrigin);
+  const before = await pageStarted();
+
+  await openRun('small');
+  const acc = frame.locator('.chart-card[data-key="acc"] .chart-body[data-first-paint-ms]');
+  await acc.waitFor({ timeout: 30_000 });
+  assert.equal(await frame.locator('.chart-card[data-key="loss"]').count(), 0, 'the million run\'s chart is gone');
+  assert.equal(await pageStarted(), before, 'the same page showed the second run: no new webview, no page load');
+  assert.equal(await runTabs.count(), 1, 'one dashboard tab');
+  await runTabs.filter({ hasText: 'Run: small' }).waitFor({ timeout: 10_000 });
+  console.log(`run small in the same dashboard: first chart paint ${await acc.getAttribute('data-first-paint-ms')} ms after opening`);
+  await wb!.screenshot('dashboard-follows');
+
+  await wb!.runCommand('Trellis: Keep Run Dashboard Open');
+  await runTabs.filter({ hasText: 'Run: small (kept)' }).waitFor({ timeout: 10_000 });
+  await openRun('million');
+  await frame.locator('.chart-card[data-key="loss"] .chart-body[data-first-paint-ms]').waitFor({ timeout: 30_000 });
+  assert.equal(await runTabs.count(), 2, 'a kept dashboard stays: the next run opens in a new one');
+  assert.notEqual(await pageStarted(), before, 'the new dashboard has its own page');
+  await runTabs.filter({ hasText: 'Run: million' }).waitFor({ timeout: 10_000 });
 });

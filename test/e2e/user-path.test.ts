@@ -12,7 +12,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Locator, Page } from 'playwright-core';
-import { outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
+import { activeWebview, outputDir, repoRoot, startWorkbench, type Workbench } from '../support/workbench';
 import { readServerFile } from '../../src/core/server-file';
 import { mlpModel } from '../fixtures/onnx-models';
 
@@ -151,7 +151,7 @@ function userPath(kind: 'dev' | 'vsix') {
       if (!panelCommandsPresent()) return t.skip('this build has no run dashboard panel');
       await treeRow(wb.page, 'Experiments', 'lr-0.01').hover();
       await treeRow(wb.page, 'Experiments', 'lr-0.01').locator('.action-label[aria-label="Open Run Dashboard from the Explorer"]').click();
-      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      const frame = activeWebview(wb.page);
       await frame.locator('canvas').first().waitFor({ timeout: 30_000 });
       await wb.screenshot('run-dashboard');
     });
@@ -161,7 +161,7 @@ function userPath(kind: 'dev' | 'vsix') {
       await treeRow(wb.page, 'Experiments', 'lr-0.1').click();
       await treeRow(wb.page, 'Experiments', 'lr-0.01').click({ modifiers: ['Control'] });
       await contextMenu(wb.page, treeRow(wb.page, 'Experiments', 'lr-0.01'), 'Compare Selected Runs');
-      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      const frame = activeWebview(wb.page);
       await frame.locator('text=lr-0.1').first().waitFor({ timeout: 30_000 });
       await wb.screenshot('compare-runs');
     });
@@ -219,7 +219,7 @@ function userPath(kind: 'dev' | 'vsix') {
       await toast(wb.page, /load-testing digits v1/).waitFor();
       await wb.screenshot('load-test-progress');
       await toast(wb.page, /load test (passed|failed)/).waitFor({ timeout: 60_000 });
-      const frame = wb.page.frameLocator('iframe.webview.ready').frameLocator('iframe#active-frame');
+      const frame = activeWebview(wb.page);
       await frame.locator('canvas').first().waitFor({ timeout: 30_000 });
       await wb.screenshot('load-test-report');
       const tests = (await (await fetch(`${logged.url}/api/2.0/mlflow/experiments/get-by-name?experiment_name=load-tests`)).json()) as any;

@@ -2,7 +2,7 @@
 // extension loaded, driven by Debian's Chromium through playwright-core.
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type FrameLocator, type Page } from 'playwright-core';
 import { repoRoot, startCodeServer } from './code-server';
 
 export { codeServerDir, repoRoot } from './code-server';
@@ -25,6 +25,14 @@ export async function openWorkbenchPage(url: string): Promise<{ browser: Browser
 }
 
 /** Where a test's screenshots and logs go: `.test-tmp/<suite>/<name>` (TRELLIS_TEST_OUTPUT overrides the root). */
+/**
+ * The page of the webview panel on screen. Visible only: a run dashboard keeps its page while hidden
+ * (retainContextWhenHidden), and its frame stays in the DOM behind the active editor.
+ */
+export function activeWebview(page: Page): FrameLocator {
+  return page.frameLocator('iframe.webview.ready:visible').frameLocator('iframe#active-frame');
+}
+
 export function outputDir(suite: string, name: string): string {
   const dir = join(process.env.TRELLIS_TEST_OUTPUT ?? join(repoRoot, '.test-tmp'), suite, name.replace(/[^\w.-]+/g, '-'));
   rmSync(dir, { recursive: true, force: true });

@@ -43,8 +43,13 @@ export function startRunDashboard(root: HTMLElement): void {
   const host: Host<RunDashboardFromWebview, RunDashboardState> = connect<RunDashboardToWebview, RunDashboardFromWebview, RunDashboardState>((m) => {
     switch (m.type) {
       case 'init': {
-        const saved = host.restored();
-        state = { ...DEFAULTS, ...(saved?.runId === m.run.runId ? saved : {}), runId: m.run.runId };
+        // A second `init` gives this page another run (a dashboard that follows the runs opened): its
+        // view settings stay, the last run's charts and requests go.
+        const previous = state;
+        if (previous) forgetRun();
+        const restored = host.restored();
+        const settings = previous ?? (restored?.runId === m.run.runId ? restored : undefined);
+        state = { ...DEFAULTS, ...settings, runId: m.run.runId };
         host.save(state);
         run = m.run;
         metricKeys = m.metricKeys;
@@ -94,6 +99,19 @@ export function startRunDashboard(root: HTMLElement): void {
     host.save(state);
   };
 
+
+  function forgetRun(): void {
+    for (const slot of slots.values()) {
+      slot.chart?.destroy();
+      visibility.unobserve(slot.card);
+    }
+    slots.clear();
+    requests.clear();
+    artifacts = [];
+    logs = [];
+    firstPaintDone = false;
+    delete document.body.dataset.firstPaintMs;
+  }
 
   function layout(): void {
     clear(root);

@@ -16,6 +16,7 @@ export interface PanelOptions {
 
 export const PANEL_COMMANDS = {
   openRunDashboard: 'trellis.openRunDashboard',
+  keepRunDashboard: 'trellis.keepRunDashboard',
   compareRuns: 'trellis.compareRuns',
   openModelVersions: 'trellis.openModelVersions',
   openLoadTestReport: 'trellis.openLoadTestReport',
@@ -41,6 +42,7 @@ export function registerPanels(context: vscode.ExtensionContext, client: () => P
 
   context.subscriptions.push(
     command(PANEL_COMMANDS.openRunDashboard, (m, arg) => m.openRunDashboard(arg)),
+    command(PANEL_COMMANDS.keepRunDashboard, async (m) => m.keepRunDashboard()),
     // A tree's multi-select passes (clicked item, all selected items).
     command(PANEL_COMMANDS.compareRuns, (m, arg, selected) => m.compareRuns(Array.isArray(selected) && selected.length > 1 ? selected : arg)),
     command(PANEL_COMMANDS.openModelVersions, (m, arg) => m.openModelVersions(arg)),

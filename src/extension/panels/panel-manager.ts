@@ -12,9 +12,14 @@ import { RunDashboardPanel } from './run-dashboard-panel';
 
 type AnyPanel = Panel<{ type: string }, { type: string }>;
 
-/** Opens panels (one per run, comparison, model or report: opening again reveals it) and restores them after a reload. */
+/**
+ * Opens panels (one per run, comparison, model or report: opening again reveals it) and restores them
+ * after a reload. Run dashboards follow the runs opened: the dashboard not kept open shows the next run.
+ */
 export class PanelManager implements vscode.Disposable {
   private readonly open = new Map<string, AnyPanel>();
+  /** The dashboard that shows the next run opened, unless the user keeps it. */
+  private followingDashboard: RunDashboardPanel | undefined;
   private readonly deps: PanelDeps;
   private readonly log: vscode.LogOutputChannel;
 
@@ -26,7 +31,32 @@ export class PanelManager implements vscode.Disposable {
   async openRunDashboard(arg: unknown): Promise<void> {
     const runId = runIdOf(arg) ?? (await this.pickRun('Open the dashboard of which run?'));
     if (!runId) return;
-    this.show(`runDashboard:${runId}`, () => new RunDashboardPanel(createWebviewPanel('runDashboard', `Run ${runId.slice(0, 8)}`, this.deps.extensionUri), this.deps, runId));
+    const key = `runDashboard:${runId}`;
+    const following = this.followingDashboard;
+    if (!this.open.has(key) && following) {
+      this.open.delete(`runDashboard:${following.runId}`);
+      following.showRun(runId);
+      this.open.set(key, following);
+      following.panel.reveal();
+      return;
+    }
+    this.show(key, () => {
+      const created = new RunDashboardPanel(createWebviewPanel('runDashboard', `Run ${runId.slice(0, 8)}`, this.deps.extensionUri, true), this.deps, runId);
+      this.followingDashboard = created;
+      return created;
+    });
+  }
+
+  /** Keeps the active run dashboard (or the following one) open on its run: the next run opens in a new one. */
+  keepRunDashboard(): void {
+    const dashboards = [...new Set(this.open.values())].filter((p): p is RunDashboardPanel => p instanceof RunDashboardPanel);
+    const target = dashboards.find((p) => p.panel.active) ?? this.followingDashboard;
+    if (!target) {
+      void vscode.window.showInformationMessage('Trellis: no run dashboard is open to keep.');
+      return;
+    }
+    target.keep();
+    if (this.followingDashboard === target) this.followingDashboard = undefined;
   }
 
   async compareRuns(arg: unknown): Promise<void> {
@@ -90,8 +120,10 @@ export class PanelManager implements vscode.Disposable {
 
   private track(key: string, panel: AnyPanel): void {
     this.open.set(key, panel);
+    // By identity, not by key: a following dashboard changes its key with each run it shows.
     panel.onDidDispose(() => {
-      if (this.open.get(key) === panel) this.open.delete(key);
+      for (const [k, p] of this.open) if (p === panel) this.open.delete(k);
+      if (this.followingDashboard === (panel as unknown)) this.followingDashboard = undefined;
     });
   }
 

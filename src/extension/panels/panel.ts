@@ -22,8 +22,13 @@ export function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewPanelOpt
   };
 }
 
-export function createWebviewPanel(kind: PanelKind, title: string, extensionUri: vscode.Uri): vscode.WebviewPanel {
-  return vscode.window.createWebviewPanel(VIEW_TYPES[kind], title, vscode.ViewColumn.Active, webviewOptions(extensionUri));
+/**
+ * `retain` keeps the page while the panel is hidden: for the one dashboard that follows the runs a user
+ * opens, so that coming back to it or giving it the next run never reloads the page (a webview's page
+ * load is the slowest part of opening one; ~1 s in code-server, whose webviews share one service worker).
+ */
+export function createWebviewPanel(kind: PanelKind, title: string, extensionUri: vscode.Uri, retain = false): vscode.WebviewPanel {
+  return vscode.window.createWebviewPanel(VIEW_TYPES[kind], title, vscode.ViewColumn.Active, { ...webviewOptions(extensionUri), retainContextWhenHidden: retain });
 }
 
 /**
@@ -62,12 +67,14 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kin
 
 /**
  * One webview panel and its typed conversation. Nothing is posted before the webview says `ready`;
- * a hidden panel loses its page (no retainContextWhenHidden: it would keep every chart in memory), so
+ * a hidden panel loses its page (unless created to retain it: that keeps its charts in memory), so
  * each `ready` — first open, shown again, reloaded — gets the whole picture anew through `onReady`.
  */
 export abstract class Panel<ToWebview extends { type: string }, FromWebview extends { type: string }> implements vscode.Disposable {
   private ready = false;
   private disposed = false;
+  /** The page outlives hiding (retainContextWhenHidden). */
+  protected readonly retained: boolean;
   private readonly disposables: vscode.Disposable[] = [];
   private readonly disposeEmitter = new vscode.EventEmitter<void>();
   readonly onDidDispose = this.disposeEmitter.event;
@@ -77,16 +84,22 @@ export abstract class Panel<ToWebview extends { type: string }, FromWebview exte
     readonly kind: PanelKind,
     protected readonly deps: PanelDeps,
   ) {
+    this.retained = panel.options.retainContextWhenHidden === true;
     panel.webview.options = webviewOptions(deps.extensionUri);
     panel.webview.html = panelHtml(panel.webview, deps.extensionUri, kind, panel.title);
     this.disposables.push(
       panel.webview.onDidReceiveMessage((m: unknown) => void this.receive(m)),
       panel.onDidChangeViewState(() => {
-        // A hidden page is torn down; it says `ready` again when shown.
-        if (!panel.visible) this.ready = false;
+        // A hidden page is torn down (unless retained); it says `ready` again when shown.
+        if (!panel.visible && !this.retained) this.ready = false;
       }),
       panel.onDidDispose(() => this.dispose()),
     );
+  }
+
+  /** The page listens: what is posted now arrives. */
+  protected get isReady(): boolean {
+    return this.ready;
   }
 
   /** Posts to the webview when it listens; dropped otherwise (the next `ready` resends the state). */
