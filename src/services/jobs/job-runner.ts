@@ -62,18 +62,24 @@ export class JobExecution {
   }
 
   /**
-   * Creates and starts the container, starting it once `ready` settles (the run's last tags are written);
-   * a failure closes the run as FAILED with the engine's reason.
+   * Creates and starts the container; `beforeStart` runs while the engine creates it and settles before
+   * the start (the run's last tags). The output is read from before the start, as `docker run` does, so
+   * a first line reaches followers as soon as the engine passes it on. A failure closes the run as FAILED
+   * with the engine's reason.
    */
-  async start(body: Docker.ContainerCreateOptions, ready?: Promise<void>): Promise<void> {
+  async start(body: Docker.ContainerCreateOptions, beforeStart?: () => Promise<void>): Promise<void> {
     let output: Readable | undefined;
+    let outputEnded: Promise<void> | undefined;
     try {
       await fsp.mkdir(outputsDir(this.ctx.dataDir, this.runId), { recursive: true });
-      this.container = await this.ctx.docker.createContainer(body);
+      const creating = this.ctx.docker.createContainer(body);
+      const prepared = beforeStart?.();
+      this.container = await creating;
       this.setTags([{ key: JOB_TAG.containerId, value: this.container.id }]);
       if (this.cancelRequested) return void (await this.finish(undefined));
       output = await attachOutput(this.container, this.abort.signal);
-      await ready;
+      outputEnded = readOutput(output, (stream, line) => this.logs.add(stream, line), this.abort.signal);
+      await prepared;
       await this.container.start();
       // A cancel that came while the container was being started found nothing running yet to stop.
       if (this.cancelRequested) await stopContainer(this.container, this.ctx.stopGraceSeconds);
@@ -82,7 +88,7 @@ export class JobExecution {
       await this.finish(undefined, engineError(err, { image: body.Image }).message);
       return;
     }
-    this.watch(output);
+    this.watch(outputEnded);
   }
 
   /** Closes the run as FAILED when the container cannot even be created (e.g. no way to reach the tracker). */
@@ -118,8 +124,8 @@ export class JobExecution {
     await this.logs.close();
   }
 
-  /** Follows the container to its exit: `output` when attached before the start, else its log stream (a reattach). */
-  private watch(output?: Readable): void {
+  /** Follows the container to its exit; `outputEnded` when its output is read already (attached before the start), else its log stream (a reattach). */
+  private watch(outputEnded?: Promise<void>): void {
     const container = this.container!;
     const signal = this.abort.signal;
     const sampler = new StatsSampler(container, this.ctx.statsIntervalMs, (metrics) => {
@@ -131,7 +137,7 @@ export class JobExecution {
     });
     sampler.start();
     const onLine = (stream: StreamName, line: string) => this.logs.add(stream, line);
-    const logsEnded = (output ? readOutput(output, onLine, signal) : followLogs(container, onLine, signal)).catch(() => {});
+    const logsEnded = (outputEnded ?? followLogs(container, onLine, signal)).catch(() => {});
     waitForExit(container, signal)
       .then(async (exit) => {
         sampler.stop();

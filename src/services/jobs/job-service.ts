@@ -53,8 +53,6 @@ interface PendingJob {
   experimentId: string;
   /** Settles once the container has started (or failed to). */
   started?: Promise<void>;
-  /** Settles once the run's workspace tags (git) are written: the container starts after that. */
-  tagged: Promise<void>;
 }
 
 /** A job the service took: its run exists; `started` settles once its container started, failed to, or was queued. */
@@ -163,10 +161,7 @@ export class JobService {
     const params = Object.entries(spec.params).map(([key, value]) => ({ key, value }));
     for (let i = 0; i < params.length; i += 100) store.runs.logBatch(runId, { params: params.slice(i, i + 100) });
 
-    // The workspace's git state (two git processes, ~10 ms) is read while the container is being created;
-    // its tags are written before the container starts.
-    const tagged = this.tagWorkspace(runId, spec.workspace);
-    const job: PendingJob = { execution: new JobExecution(this.runnerContext(), runId, spec.memoryBytes), spec, imageId: image?.id ?? '', experimentId, tagged };
+    const job: PendingJob = { execution: new JobExecution(this.runnerContext(), runId, spec.memoryBytes), spec, imageId: image?.id ?? '', experimentId };
     this.track(job.execution);
     if (this.queue.add(job)) return { jobId: runId, started: job.started! };
     this.waiting.set(runId, job);
@@ -338,7 +333,9 @@ export class JobService {
         await execution.failToStart((err as Error).message);
         return;
       }
-      await execution.start(this.createBody(job, uri), job.tagged);
+      // The workspace's git state (a git process, ~7 ms) is read while the engine creates the container;
+      // its tags are written before the container starts.
+      await execution.start(this.createBody(job, uri), () => this.tagWorkspace(runId, job.spec.workspace));
     })();
     return job.started.then(() => execution.done);
   }
