@@ -282,6 +282,12 @@ export class TrellisClient {
       throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
     }
     if (!res.ok) throw apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
+    if (!String(res.headers['content-type']).startsWith('application/x-ndjson')) {
+      // A server older than ?follow=true answered the plain submit: follow the job the other way.
+      const { job } = JSON.parse(await res.text()) as { job: JobView };
+      handlers.onSubmitted(job);
+      return this.followJobLogs(job.job_id, handlers.onLine, { follow: true });
+    }
     let jobId: string | undefined;
     const end = await readJobStream(res, handlers.onLine, (job) => {
       jobId = job.job_id;

@@ -23,6 +23,12 @@ before(async () => {
         setTimeout(() => res.end('{"n":2}\n'), 50);
       } else if (req.url === '/hang') {
         // never answers
+      } else if (req.url === '/api/trellis/jobs?follow=true') {
+        // As a server before ?follow=true answers: the job once started, as plain JSON.
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ job: { job_id: 'j1', status: 'RUNNING' } }));
+      } else if (req.url === '/api/trellis/jobs/j1/logs?follow=true') {
+        res.writeHead(200, { 'content-type': 'application/x-ndjson' });
+        res.end('{"stream":"stdout","line":"hello","time":1}\n{"end":true,"job":{"job_id":"j1","status":"FINISHED"}}\n');
       } else if (req.url!.startsWith('/api/')) {
         res.writeHead(404, { 'content-type': 'application/json' }).end('{"error_code":"RESOURCE_DOES_NOT_EXIST","message":"no such run"}');
       } else {
@@ -82,4 +88,16 @@ test('an API error keeps its code, message and status', async () => {
     assert.equal(err.status, 404);
     return true;
   });
+});
+
+test('trellis run against a server that predates the streamed submit: the job is followed through its logs', async () => {
+  const named: string[] = [];
+  const lines: string[] = [];
+  const end = await new TrellisClient(url).runJob({ experiment_name: 'e', image: 'busybox', command: ['true'] } as never, {
+    onSubmitted: (job) => named.push(job.job_id),
+    onLine: (l) => lines.push(l.line),
+  });
+  assert.deepEqual(named, ['j1']);
+  assert.deepEqual(lines, ['hello']);
+  assert.equal(end.status, 'FINISHED');
 });
