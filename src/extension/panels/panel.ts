@@ -1,5 +1,7 @@
 import * as vscode from 'vscode';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { ChangeEvent } from '../../core/events';
 import type { TrellisClient } from '../../client/trellis-client';
 import { VIEW_TYPES, type PanelKind } from '../../protocol/common';
@@ -32,12 +34,31 @@ export function createWebviewPanel(kind: PanelKind, title: string, extensionUri:
 }
 
 /**
- * The page of every panel: nothing loads but the bundle (by nonce) and our own styles; `data-panel`
- * tells webview/main.ts which view to start.
+ * The webview bundle and styles, read once per extension host and written into each page: a page then
+ * needs no resource request before its script runs (each one is a round trip through the workbench's
+ * webview resource loader, and in code-server over its socket).
+ */
+let pageAssets: { script: string; styles: string } | undefined;
+function assets(extensionUri: vscode.Uri, sourceMapUri: string): { script: string; styles: string } {
+  if (!pageAssets) {
+    const read = (...path: string[]) => readFileSync(join(extensionUri.fsPath, ...path), 'utf8');
+    pageAssets = {
+      // `</script` cannot end the element early: in JS, `<\/` reads as `</` wherever it may appear.
+      script: read('dist', 'webview.js').replace(/<\/script/gi, '<\\/script').replace(/\/\/# sourceMappingURL=\S+\s*$/, ''),
+      styles: `${read('dist', 'webview.css')}\n${read('media', 'panels.css')}`.replace(/<\/style/gi, '<\\/style'),
+    };
+  }
+  return { script: `${pageAssets.script}\n//# sourceMappingURL=${sourceMapUri}`, styles: pageAssets.styles };
+}
+
+/**
+ * The page of every panel: nothing runs but the bundle (by nonce) and our own styles, both inline;
+ * `data-panel` tells webview/main.ts which view to start.
  */
 export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kind: PanelKind, title: string): string {
   const nonce = randomBytes(18).toString('base64');
   const uri = (...path: string[]) => webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, ...path)).toString();
+  const { script, styles } = assets(extensionUri, uri('dist', 'webview.js.map'));
   const csp = [
     "default-src 'none'",
     `img-src ${webview.cspSource}`,
@@ -54,13 +75,12 @@ export function panelHtml(webview: vscode.Webview, extensionUri: vscode.Uri, kin
 <meta http-equiv="Content-Security-Policy" content="${csp}">
 <meta property="csp-nonce" content="${nonce}">
 <meta name="viewport" content="width=device-width, initial-scale=1.0">
-<link rel="stylesheet" href="${uri('dist', 'webview.css')}">
-<link rel="stylesheet" href="${uri('media', 'panels.css')}">
+<style nonce="${nonce}">${styles}</style>
 <title>${escape(title)}</title>
 </head>
 <body data-panel="${kind}">
 <main id="root"></main>
-<script nonce="${nonce}" src="${uri('dist', 'webview.js')}"></script>
+<script nonce="${nonce}">${script}</script>
 </body>
 </html>`;
 }
