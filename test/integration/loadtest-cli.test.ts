@@ -23,15 +23,19 @@ interface Target {
 }
 
 async function startTarget(): Promise<Target> {
-  const t = { requests: 0, bodies: [] as string[], methods: new Set<string>(), tagged: 0 };
+  const t = { requests: 0, bodies: [] as string[], raw: [] as Buffer[], methods: new Set<string>(), tagged: 0 };
   const server: Server = createServer((req, res) => {
     t.requests++;
     t.methods.add(req.method ?? '');
     if (req.headers['x-test'] === 'yes') t.tagged++;
-    let body = '';
-    req.setEncoding('utf8').on('data', (d: string) => (body += d));
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
     req.on('end', () => {
-      if (body) t.bodies.push(body);
+      const body = Buffer.concat(chunks);
+      if (body.length) {
+        t.raw.push(body);
+        t.bodies.push(body.toString('utf8'));
+      }
       res.writeHead(req.url?.startsWith('/fail') ? 500 : 200, { 'content-type': 'text/plain' }).end('ok');
     });
   });
@@ -264,6 +268,19 @@ describe('trellis loadtest', () => {
     exited(missing, 1, 'missing body file');
     assert.match(missing.stderr, /--body-file: cannot read .*nope\.json: ENOENT/);
     assert.ok(!existsSync(join(dir, 'nope.json')));
+  });
+
+  test('--body-file sends a binary body byte for byte (not decoded as text)', async () => {
+    // Every byte value, then bytes that are not UTF-8: a KServe binary tensor body is such a file.
+    const bytes = Buffer.concat([Buffer.from(Array.from({ length: 256 }, (_, i) => i)), Buffer.from([0xc3, 0x28, 0xff, 0xfe])]);
+    const bodyFile = join(dir, 'tensor.bin');
+    writeFileSync(bodyFile, bytes);
+    const before = target.raw.length;
+    const r = await cli(dir, 'loadtest', `${target.url}/ok`, '-n', '2', '-c', '1', '-H', 'Content-Type: application/octet-stream', '--body-file', bodyFile, '--no-record');
+    exited(r, 0, 'binary --body-file');
+    const sent = target.raw.slice(before);
+    assert.equal(sent.length, 2);
+    for (const body of sent) assert.ok(body.equals(bytes), `the server got ${body.length} bytes, not the file's ${bytes.length} as they are`);
   });
 
   test('--help lists the options and the exit codes', async () => {

@@ -62,11 +62,24 @@ function duration(flag: string, text: string, max: number): number {
   return ms;
 }
 
-function readText(flag: string, path: string): string {
+function readBytes(flag: string, path: string): Buffer {
   try {
-    return readFileSync(path, 'utf8');
+    return readFileSync(path);
   } catch (err) {
     throw new Error(`${flag}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}.`);
+  }
+}
+
+const readText = (flag: string, path: string): string => readBytes(flag, path).toString('utf8');
+
+/** A body file's bytes as they are, as text when they are UTF-8 (a binary protocol's body is not). */
+function bodyOfFile(path: string): { body: string | Uint8Array; text?: string } {
+  const bytes = readBytes('--body-file', path);
+  try {
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+    return { body: text, text };
+  } catch {
+    return { body: new Uint8Array(bytes) };
   }
 }
 
@@ -101,7 +114,7 @@ export function buildPlan(url: string, opts: LoadtestOptions): LoadTestPlan {
   let body: RequestSpec['body'];
   let bodyText: string | undefined;
   if (opts.body !== undefined) body = bodyText = opts.body;
-  else if (opts.bodyFile !== undefined) body = bodyText = readText('--body-file', opts.bodyFile);
+  else if (opts.bodyFile !== undefined) ({ body, text: bodyText } = bodyOfFile(opts.bodyFile));
   else if (opts.template !== undefined) {
     const template = opts.template.startsWith('@') ? readText('--template', opts.template.slice(1)) : opts.template;
     const rows = opts.rows !== undefined ? readText('--rows', opts.rows).split(/\r?\n/).filter((l) => l !== '') : undefined;
@@ -224,7 +237,7 @@ export function loadtestCommand(program: Command, globals: () => GlobalOptions):
     .option('-X, --method <method>', 'HTTP method (default GET, or POST with a body)')
     .option('-H, --header <header>', "request header 'Name: value' (repeatable)", collect)
     .option('--body <text>', 'request body')
-    .option('--body-file <path>', 'request body from a file')
+    .option('--body-file <path>', 'request body from a file, sent byte for byte (binary bodies too)')
     .option('--template <text|@file>', 'body template: {{seq}} {{uuid}} {{random_int:lo:hi}} {{random_float:lo:hi}} {{row}}')
     .option('--rows <file>', 'lines for {{row}} in --template, cycled; with --model, JSON rows of input values')
     .option('-c, --connections <n>', `closed model: connections (default ${DEFAULT_CONNECTIONS}); with --rate/--stages: most connections (default ${DEFAULT_OPEN_CONNECTIONS})`)

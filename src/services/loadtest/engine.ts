@@ -68,7 +68,8 @@ export function validatePlan(plan: LoadTestPlan): void {
   } catch (err) {
     throw invalidParameter(`Invalid URL ${JSON.stringify(plan.request.url)}: ${(err as Error).message}`);
   }
-  if (plan.request.body !== undefined && typeof plan.request.body !== 'string') compileTemplate(plan.request.body);
+  const { body } = plan.request;
+  if (body !== undefined && typeof body !== 'string' && !(body instanceof Uint8Array)) compileTemplate(body);
   for (const [k, v] of Object.entries(plan.request.headers ?? {})) {
     if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(k)) throw invalidParameter(`Invalid header name ${JSON.stringify(k)}`);
     if (/[\r\n]/.test(v)) throw invalidParameter(`Header ${k} contains a line break`);

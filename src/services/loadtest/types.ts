@@ -9,8 +9,11 @@ export interface RequestSpec {
   method: string;
   url: string;
   headers: Record<string, string>;
-  /** Fixed body, or a template whose `{{var}}` placeholders are filled per request. */
-  body?: string | RequestTemplate;
+  /**
+   * Fixed body (text, or bytes sent as they are: a binary protocol such as KServe's tensor extension), or a
+   * template whose `{{var}}` placeholders are filled per request.
+   */
+  body?: string | Uint8Array | RequestTemplate;
 }
 
 /** `{{seq}}` (request number), `{{uuid}}`, `{{random_int:lo:hi}}`, `{{random_float:lo:hi}}`, `{{row}}` (next line of a sample file). */

@@ -73,9 +73,10 @@ export function requestFactory(plan: LoadTestPlan): { bytes: (seq: number) => Ui
   const body = request.body;
   const wantsLength = body !== undefined || method === 'POST' || method === 'PUT' || method === 'PATCH';
   const base = { host: target.host, port: target.port, head: method === 'HEAD' };
-  if (body === undefined || typeof body === 'string' || compileTemplate(body).constant) {
-    const text = body === undefined ? '' : typeof body === 'string' ? body : compileTemplate(body).render(1);
-    const bodyBytes = Buffer.from(text, 'utf8');
+  if (body === undefined || typeof body === 'string' || body instanceof Uint8Array || compileTemplate(body).constant) {
+    const bodyBytes =
+      body instanceof Uint8Array ? Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+        : Buffer.from(body === undefined ? '' : typeof body === 'string' ? body : compileTemplate(body).render(1), 'utf8');
     const head = serializeHead(method, target.path, target.hostHeader, headers, wantsLength ? bodyBytes.length : null);
     const fixed = Buffer.concat([Buffer.from(head, 'latin1'), bodyBytes]);
     return { ...base, bytes: () => fixed };
