@@ -16,6 +16,8 @@ interface Target {
   url: string;
   requests: number;
   bodies: string[];
+  /** The same bodies as the bytes that arrived. */
+  raw: Buffer[];
   methods: Set<string>;
   /** Requests that carried `X-Test: yes`. */
   tagged: number;
