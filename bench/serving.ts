@@ -16,7 +16,10 @@
  *   - trellis  `trellis serve --model mlp@bench --workers 1`, dynamic batching on (its defaults);
  *   - no-batch the same with --max-batch-size 1 (batching off);
  *   - fastapi  bench/serving/fastapi_server.py: FastAPI + uvicorn + PyTorch (Debian's python3-* packages,
- *              /usr/bin/python3), the same weights read from the same ONNX file, one torch thread.
+ *              /usr/bin/python3), the same weights read from the same ONNX file, one torch thread;
+ *   - bare-bin, trellis-bin  the bare server and `trellis serve` again, sent the same row in KServe's binary
+ *              tensor extension (a JSON header, then 3,136 bytes of float32; Inference-Header-Content-Length):
+ *              figures 8 and 9, beside the JSON figures the issue's targets are about.
  * And the engine alone: onnxruntime-node `session.run` in one process pinned to core 0, no HTTP (bench/lib/
  * raw-engine.ts), batch 1 and batch 32, with the session options of Trellis' workers.
  *
@@ -44,7 +47,7 @@ import { REPO_ROOT, killAll, median, onCleanup, runBenchmark, runJson } from './
 import type { RawEngineResult, RawEngineSpec } from './lib/raw-engine';
 import { versionOf, which } from './lib/loadtest-tools';
 import {
-  batchCounters, kserveRequestBody, logitsOf, maxAbsDiff, memoryOf, postJson, registerMlp, runLoad, startBareServer, startPinnedServer, startTrellisServe,
+  batchCounters, kserveBinaryRequest, kserveRequestBody, logitsOf, maxAbsDiff, memoryOf, postJson, registerMlp, runLoad, startBareServer, startPinnedServer, startTrellisServe,
   type LoadRun, type Memory, type Served,
 } from './lib/serving-tools';
 
@@ -89,8 +92,14 @@ const PYTHON = '/usr/bin/python3';
 const FASTAPI_SCRIPT = 'bench/serving/fastapi_server.py';
 const RESULTS_DIR = join(REPO_ROOT, 'bench', 'results');
 
-type TargetName = 'bare' | 'trellis' | 'no-batch' | 'fastapi';
-const TARGETS: TargetName[] = ['bare', 'trellis', 'no-batch', 'fastapi'];
+type TargetName = 'bare' | 'trellis' | 'no-batch' | 'fastapi' | 'bare-bin' | 'trellis-bin';
+const TARGETS: TargetName[] = ['bare', 'trellis', 'no-batch', 'fastapi', 'bare-bin', 'trellis-bin'];
+/**
+ * The same servers sent the request in KServe's binary tensor extension (the fast path the issue asks for):
+ * a JSON header and the row's float32 bytes. Reported beside the figures, which stay JSON's (the issue's
+ * ceiling is defined on a JSON body, and FastAPI takes JSON).
+ */
+const BINARY_OF: Partial<Record<TargetName, TargetName>> = { 'bare-bin': 'bare', 'trellis-bin': 'trellis' };
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
@@ -189,6 +198,8 @@ const memory: Partial<Record<TargetName, { loaded: Memory; afterLoad?: Memory }>
 let root: string;
 let genDir: string;
 let bodyFile: string;
+/** The binary-extension request: its file and the headers that go with it. */
+let binary: { file: string; headers: string[] };
 let repeatsLeft = REPEATS;
 
 const noiseOf = (m: LoadRun): number => Math.max(m.serverCore.others, m.generator.loadWait);
@@ -196,7 +207,8 @@ const isNoisy = (m: LoadRun): boolean => noiseOf(m) > NOISY;
 
 async function load(target: TargetName, durationS: number): Promise<LoadRun> {
   const server = servers.get(target)!;
-  return runLoad(GENERATOR_CORE, { pid: server.pid, core: SERVER_CORE }, { url: server.inferUrl, bodyFile, connections: CONNECTIONS, durationS, dataDir: genDir });
+  const body = BINARY_OF[target] ? { bodyFile: binary.file, headers: binary.headers } : { bodyFile };
+  return runLoad(GENERATOR_CORE, { pid: server.pid, core: SERVER_CORE }, { url: server.inferUrl, ...body, connections: CONNECTIONS, durationS, dataDir: genDir });
 }
 
 function printRun(m: Measured): void {
@@ -218,7 +230,7 @@ async function measure(target: TargetName, round: number): Promise<void> {
   for (;;) {
     const warm = await load(target, WARMUP_S);
     if (!warm.ok) console.log(`  round ${round + 1}  ${target.padEnd(9)} warm-up FAILED: ${warm.error}`);
-    const trellisUrl = target === 'trellis' || target === 'no-batch' ? servers.get(target)!.inferUrl : undefined;
+    const trellisUrl = target === 'trellis' || target === 'no-batch' || target === 'trellis-bin' ? servers.get(target)!.inferUrl : undefined;
     const before = trellisUrl ? await batchCounters(trellisUrl) : undefined;
     const run = await load(target, DURATION_S);
     const after = trellisUrl ? await batchCounters(trellisUrl) : undefined;
@@ -435,6 +447,22 @@ async function startServers(dataDir: string, modelFile: string, body: string, ex
   mkdirSync(bareDir);
   await tryStart('bare', () => startBareServer(SERVER_CORE, bareDir, replyFile));
   console.log(`request: ${Buffer.byteLength(body)} bytes of JSON (${bodyFile}); reply: ${Buffer.byteLength(reply)} bytes (the bare server answers ${replyFile})`);
+  // The binary-extension targets are the same servers: trellis answers them the same logits.
+  for (const [t, base] of Object.entries(BINARY_OF) as [TargetName, TargetName][]) {
+    const served = servers.get(base);
+    if (!served) continue;
+    if (t === 'trellis-bin') {
+      const res = await postJson(served.inferUrl, readFileSync(binary.file), 5000, Object.fromEntries(binary.headers.map((h) => h.split(': ') as [string, string])));
+      const diff = res.status === 200 ? maxAbsDiff(logitsOf(res.body), expected) : Infinity;
+      if (!(diff <= LOGIT_TOLERANCE)) {
+        startErrors.set(t, `answered ${res.status}: ${res.body.slice(0, 300)}`);
+        console.log(`${t.padEnd(9)}: WRONG REPLY to the binary request, left out: ${res.status} ${res.body.slice(0, 300)}`);
+        continue;
+      }
+    }
+    servers.set(t, served);
+  }
+  console.log(`binary request: ${readFileSync(binary.file).length} bytes (${binary.file}; ${binary.headers.join(', ')})`);
   for (const [t, s] of servers) memory[t] = { loaded: memoryOf(s.pid) };
 }
 
@@ -552,6 +580,27 @@ function figuresOf(): void {
     command: `grep VmRSS /proc/${servers.get('trellis')?.pid ?? '?'}/status   # ${trellis.serverCommand}`, referenceCommand: `grep VmRSS /proc/${servers.get('bare')?.pid ?? '?'}/status   # ${bare.serverCommand}`,
     details: { trellis: memLine('trellis'), 'no-batch': memLine('no-batch'), bare: memLine('bare'), fastapi: memLine('fastapi'), raw: `the engine alone (raw-engine.ts, tsx loaded): ${fmtNum(mib(median(rawRuns.map((r) => r.rssBytes))), 1)} MiB` },
   });
+  const trellisBin = s['trellis-bin'];
+  const bareBin = s['bare-bin'];
+  addFigure({
+    id: '8', short: 'binary requests vs ceiling', name: `the same load in KServe's binary tensor extension (JSON header + float32 bytes): trellis vs the bare ceiling on the same bytes`, unit: 'requests/s',
+    value: trellisBin.rps, reference: bareBin.rps, referenceName: 'the bare node:http server reading the same binary body, parsing its JSON header, answering the same reply',
+    ratioName: 'trellis / ceiling, binary',
+    checks: [...notRun('trellis-bin'), ...notRun('bare-bin'), clean(trellisBin), clean(bareBin)], noise: noise(trellisBin, bareBin),
+    command: trellisBin.command, referenceCommand: bareBin.command,
+    details: {
+      trellis: line(trellisBin), ceiling: line(bareBin), 'by CPU': perCpu(trellisBin, bareBin),
+      'vs JSON': `trellis binary / trellis JSON: ${fmtNum(trellisBin.rps / trellis.rps, 2)}; p99 ${fmtMs(trellisBin.p99)} (JSON ${fmtMs(trellis.p99)})`,
+    },
+  });
+  addFigure({
+    id: '9', short: 'binary trellis vs FastAPI JSON', name: 'trellis serve on binary requests vs FastAPI + PyTorch on JSON (each on its fastest wire format here)', unit: 'requests/s',
+    value: trellisBin.rps, reference: fastapi.rps, referenceName: `${FASTAPI_SCRIPT} (JSON: it has no binary tensor format)`,
+    ratioName: 'trellis binary / fastapi',
+    checks: [...notRun('trellis-bin'), ...notRun('fastapi'), clean(trellisBin), clean(fastapi)], noise: noise(trellisBin, fastapi),
+    command: trellisBin.command, referenceCommand: fastapi.command,
+    details: { 'by CPU': perCpu(trellisBin, fastapi) },
+  });
   summaries = TARGETS.map((t) => s[t]);
 }
 
@@ -622,6 +671,9 @@ async function main(): Promise<void> {
   const body = kserveRequestBody(inputs.x!.data as Float32Array);
   bodyFile = join(root, 'request.json');
   writeFileSync(bodyFile, body);
+  const bin = kserveBinaryRequest(inputs.x!.data as Float32Array);
+  binary = { file: join(root, 'request.bin'), headers: [`Inference-Header-Content-Length: ${bin.headerLength}`, 'Content-Type: application/octet-stream'] };
+  writeFileSync(binary.file, bin.body);
   const expected = model.reference(inputs).y!.data as Float32Array;
 
   console.log(
@@ -645,7 +697,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await Promise.all([...servers.values()].map((s) => s.stop()));
+    await Promise.all([...new Set(servers.values())].map((s) => s.stop()));
     killAll();
   }
   figuresOf();

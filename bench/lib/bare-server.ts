@@ -1,6 +1,7 @@
 /**
  * The reference server: bare node:http that reads the whole body, JSON.parse-s it and answers `{}`,
- * the ceiling of this runtime for a JSON request. Announces itself like `trellis server` does:
+ * the ceiling of this runtime for a JSON request. A body in KServe's binary tensor extension
+ * (`Inference-Header-Content-Length`) has only its JSON header parsed: the tensor bytes need no work. Announces itself like `trellis server` does:
  *   node --import tsx bench/lib/bare-server.ts <dir> [reply-file]   → writes <dir>/server.json {pid, url, token}
  * With a reply file it answers that file's bytes instead of `{}` (bench/serving: a reply the size of a
  * real inference reply).
@@ -24,7 +25,9 @@ const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   req.on('end', () => {
     let status = 200;
     try {
-      const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as unknown;
+      const bytes = Buffer.concat(chunks);
+      const headerLength = Number(req.headers['inference-header-content-length'] ?? bytes.length);
+      const body = JSON.parse(bytes.subarray(0, headerLength).toString('utf8')) as unknown;
       if (typeof body === 'object' && body !== null) parsed++;
     } catch {
       status = 400;

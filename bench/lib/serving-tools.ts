@@ -38,6 +38,16 @@ export function kserveRequestBody(row: Float32Array): string {
   return JSON.stringify({ inputs: [{ name: 'x', shape: [1, MLP_INPUT], datatype: 'FP32', data: Array.from(row) }] });
 }
 
+/**
+ * The same request in the protocol's binary tensor extension: a JSON header naming the input and its
+ * byte size, then the row's float32 bytes (little-endian); sent with `Inference-Header-Content-Length`.
+ */
+export function kserveBinaryRequest(row: Float32Array): { body: Buffer; headerLength: number } {
+  if (row.length !== MLP_INPUT) throw new Error(`a request row must hold ${MLP_INPUT} floats, got ${row.length}`);
+  const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'x', shape: [1, MLP_INPUT], datatype: 'FP32', parameters: { binary_data_size: row.byteLength } }] }));
+  return { body: Buffer.concat([header, Buffer.from(row.buffer, row.byteOffset, row.byteLength)]), headerLength: header.length };
+}
+
 /** The 10 logits of a KServe v2 JSON reply, or an error saying what the reply was. */
 export function logitsOf(reply: string): number[] {
   let data: unknown;
@@ -59,12 +69,12 @@ export const maxAbsDiff = (a: ArrayLike<number>, b: ArrayLike<number>): number =
   return a.length === b.length ? max : Infinity;
 };
 
-/** POST a JSON body on a fresh connection (no keep-alive: it must not linger beside the generator's). */
-export function postJson(url: string, body: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+/** POST a body (JSON unless `headers` say otherwise) on a fresh connection (no keep-alive: it must not linger beside the generator's). */
+export function postJson(url: string, body: string | Buffer, timeoutMs = 5000, headers: Record<string, string> = { 'Content-Type': 'application/json' }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = http.request(
       url,
-      { method: 'POST', agent: false, timeout: timeoutMs, headers: { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      { method: 'POST', agent: false, timeout: timeoutMs, headers: { ...headers, 'Content-Length': Buffer.byteLength(body) } },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d: string) => (text += d));
@@ -213,6 +223,8 @@ export function memoryOf(pid: number): Memory {
 export interface LoadSpec {
   url: string;
   bodyFile: string;
+  /** Request headers beyond the generator's own (`Name: value`). */
+  headers?: string[];
   connections: number;
   durationS: number;
   /** A data dir with no server in it: `trellis loadtest --no-record` then touches nothing. */
@@ -232,7 +244,10 @@ export interface LoadRun {
 
 /** `trellis loadtest <url> --body-file F -c N -d Ds --no-record --json`, pinned to `core`, while watching the server's core. */
 export async function runLoad(core: number, server: { pid: number; core: number }, spec: LoadSpec): Promise<LoadRun> {
-  const rest = ['dist/cli.js', '-d', spec.dataDir, 'loadtest', spec.url, '--body-file', spec.bodyFile, '-c', String(spec.connections), '-d', `${spec.durationS}s`, '--no-record', '--json'];
+  const rest = [
+    'dist/cli.js', '-d', spec.dataDir, 'loadtest', spec.url, '--body-file', spec.bodyFile, ...(spec.headers ?? []).flatMap((h) => ['-H', h]),
+    '-c', String(spec.connections), '-d', `${spec.durationS}s`, '--no-record', '--json',
+  ];
   const watch = new CoreWatch(server.core, server.pid);
   const run = await runPinned(core, [process.execPath, ...rest], 'trellis loadtest', { timeoutMs: (spec.durationS + 30) * 1000, loadS: spec.durationS, display: ['node', ...rest] });
   const serverCore = watch.read();
