@@ -110,13 +110,6 @@ export class JobService {
     };
   }
 
-  /** Admits a job (see admit) and resolves once its container has started, failed to, or been queued. */
-  async submit(body: unknown): Promise<JobView> {
-    const { jobId, started } = await this.admit(body);
-    await started;
-    return this.get(jobId);
-  }
-
   /**
    * Checks the request, the engine, GPUs and the image before anything is created; then creates the run
    * (RUNNING, or SCHEDULED when the limit is reached) and starts the container. Resolves once the run
