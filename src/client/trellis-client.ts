@@ -4,7 +4,7 @@ import type { JobRequest } from '../services/jobs/job-spec';
 import type { JobView } from '../services/jobs/job-records';
 import type { TensorSpec } from '../engines/onnx/types';
 import type { LogLine as JobLogLine } from '../services/jobs/log-capture';
-import { send, type HttpResponse } from './http-transport';
+import { send, type HttpRequest, type HttpResponse } from './http-transport';
 
 /** A version the platform's model host serves, as GET /api/trellis/serving/models lists it. */
 export interface ServedModelView {
@@ -20,6 +20,11 @@ export interface ServedModelView {
 function apiError(body: unknown, status: number): ApiError {
   const e = (body ?? {}) as { error_code?: string; message?: string; error?: string };
   return new ApiError(e.error_code ?? 'HTTP_ERROR', e.message ?? e.error ?? `HTTP ${status}`, status);
+}
+
+/** The error a response carries (its body as apiError reads it, or just its status). */
+async function errorOfResponse(res: HttpResponse): Promise<ApiError> {
+  return apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
 }
 
 /** An error answered by the server, with MLflow's error code. */
@@ -82,12 +87,7 @@ export class TrellisClient {
       headers['content-type'] = 'application/json';
       body = JSON.stringify(fields);
     }
-    let res: HttpResponse;
-    try {
-      res = await send(target, { method, headers, body });
-    } catch (err) {
-      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
-    }
+    const res = await this.send(target, { method, headers, body });
     const text = await res.text();
     let json: unknown;
     try {
@@ -216,6 +216,15 @@ export class TrellisClient {
     return res;
   }
 
+  /** A request to this server; one that cannot reach it says so, and what to do. */
+  private async send(target: string, init: HttpRequest): Promise<HttpResponse> {
+    try {
+      return await send(target, init);
+    } catch (err) {
+      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
+    }
+  }
+
   private authHeaders(): Record<string, string> {
     return this.token ? { authorization: `Bearer ${this.token}` } : {};
   }
@@ -271,17 +280,12 @@ export class TrellisClient {
    * line as it is printed; resolves with the job when the stream ends (as followJobLogs).
    */
   async runJob(request: JobRequest, handlers: { onSubmitted: (job: JobView) => void; onLine: (line: JobLogLine) => void }): Promise<JobView> {
-    let res: HttpResponse;
-    try {
-      res = await send(`${this.url}/api/trellis/jobs?follow=true`, {
-        method: 'POST',
-        headers: { ...this.authHeaders(), 'content-type': 'application/json' },
-        body: JSON.stringify(request),
-      });
-    } catch (err) {
-      throw new ApiError('UNREACHABLE', `Cannot reach the Trellis server at ${this.url}: ${(err as Error).message}. Is it running? Start it with 'trellis server'.`, 0);
-    }
-    if (!res.ok) throw apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
+    const res = await this.send(`${this.url}/api/trellis/jobs?follow=true`, {
+      method: 'POST',
+      headers: { ...this.authHeaders(), 'content-type': 'application/json' },
+      body: JSON.stringify(request),
+    });
+    if (!res.ok) throw await errorOfResponse(res);
     if (!String(res.headers['content-type']).startsWith('application/x-ndjson')) {
       // A server older than ?follow=true answered the plain submit: follow the job the other way.
       const { job } = JSON.parse(await res.text()) as { job: JobView };
@@ -329,9 +333,7 @@ export class TrellisClient {
     } catch (err) {
       throw new ApiError('UNREACHABLE', `Lost the Trellis server at ${this.url}: ${(err as Error).message}.`, 0);
     }
-    if (!res.ok) {
-      throw apiError(await res.text().then((t) => JSON.parse(t) as unknown).catch(() => ({})), res.status);
-    }
+    if (!res.ok) throw await errorOfResponse(res);
     return (await readJobStream(res, onLine)) ?? this.getJob(jobId);
   }
 

@@ -29,7 +29,7 @@ export class RunDashboardPanel extends Panel<RunDashboardToWebview, RunDashboard
   private shownAt: number;
   private firstLoad: ReturnType<RunDashboardPanel['load']> | undefined;
   /** Kept open ("Keep Run Dashboard Open"): the next run opens in a new dashboard instead of this one. */
-  kept = false;
+  private kept = false;
 
   constructor(panel: vscode.WebviewPanel, deps: PanelDeps, private currentRunId: string, openedAt = Date.now()) {
     super(panel, 'runDashboard', deps);
