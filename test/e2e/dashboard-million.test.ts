@@ -107,6 +107,29 @@ test('the dashboard of a 1,000,000-point run draws the downsampled series', { ti
   console.log(`run ${runId}: first chart paint ${bodyMs} ms after opening, ${drawn} of ${POINTS.toLocaleString('en-US')} points drawn`);
 });
 
+test('the chart controls redraw the chart: log scale, then the wall-time axis, and back', { timeout: 60_000 }, async () => {
+  const frame = activeWebview(wb!.page);
+  const canvas = frame.locator('.chart-card[data-key="loss"] .chart-body canvas').first();
+  const picture = () => canvas.evaluate((c: any) => c.toDataURL() as string);
+  const changes = async (act: () => Promise<void>, what: string) => {
+    const before = await picture();
+    await act();
+    for (let i = 0; i < 50 && (await picture()) === before; i++) await new Promise((r) => setTimeout(r, 100));
+    assert.notEqual(await picture(), before, `${what} redraws the chart`);
+  };
+  const logScale = frame.locator('vscode-checkbox', { hasText: 'Log scale' });
+  await changes(() => logScale.click(), 'log scale on');
+  await changes(() => logScale.click(), 'log scale off');
+  await changes(async () => {
+    await frame.locator('vscode-dropdown[title="X axis"]').click();
+    await frame.locator('vscode-option', { hasText: 'Wall time' }).click();
+  }, 'the wall-time axis');
+  await changes(async () => {
+    await frame.locator('vscode-dropdown[title="X axis"]').click();
+    await frame.locator('vscode-option', { hasText: 'Step' }).click();
+  }, 'the step axis again');
+});
+
 test('the next run opened shows in the same dashboard and page; a kept dashboard stays on its run', { timeout: 60_000 }, async () => {
   const page = wb!.page;
   const frame = activeWebview(page);

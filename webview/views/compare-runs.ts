@@ -80,24 +80,15 @@ export function startCompareRuns(root: HTMLElement): void {
       'div',
       { class: 'toolbar' },
       ...chartControls(s, {
-        xAxis: (v) => {
-          save({ xAxis: v });
+        save,
+        charts: () => [...slots.values()].map((slot) => slot.chart),
+        forgetZoom: () => {
           for (const slot of slots.values()) {
             slot.zoom = undefined;
             slot.byRun.forEach((r) => (r.detail = undefined));
-            slot.chart?.setOptions({ xAxis: v });
           }
-          redrawAll();
         },
-        smoothing: (v) => {
-          save({ smoothing: v });
-          redrawAll();
-        },
-        logScale: (on) => {
-          save({ logScale: on });
-          for (const slot of slots.values()) slot.chart?.setOptions({ logScale: on });
-          redrawAll();
-        },
+        redraw: redrawAll,
       }),
     );
     append(
