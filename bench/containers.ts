@@ -50,7 +50,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../src/core/store';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, testDockerEngine } from '../test/support/docker-engine';
-import { REPO_ROOT, median, onCleanup, quantile, runBenchmark, startServer, type ServerHandle } from './lib/common';
+import { median, onCleanup, quantile, REPO_ROOT, runBenchmark, startServer, table, type ServerHandle } from './lib/common';
 import {
   CLOCK_LINE, OthersWatch, clockLoop, clockMs, engineFirstLine, ensureEngine, eventOf, nowMs, otherContainers, spawnTimed, watchEngineEvents,
   type EngineEvent, type TimedProcess,
@@ -92,12 +92,6 @@ const LOG_TARGETS: Target[] = ['trellis', 'docker'];
 
 const fmtMs = (v: number | undefined): string => (v !== undefined && Number.isFinite(v) ? `${v.toFixed(1)} ms` : '-');
 const fmtNum = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
-
-function table(head: string[], rows: string[][], rightFrom = 1): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Setup

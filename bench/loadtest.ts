@@ -29,7 +29,7 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { REPO_ROOT, killAll, median, onCleanup, runBenchmark } from './lib/common';
+import { killAll, median, onCleanup, REPO_ROOT, runBenchmark, table } from './lib/common';
 import { printSummary, summarize } from './lib/cpu-profile';
 import {
   parseAutocannon, parseTrellis, parseWrk, readProcess, runPinned, startNginx, versionOf, which, wrkDoneScript, wrkPaceScript,
@@ -76,12 +76,6 @@ const fmtNum = (n: number, digits = 0): string =>
 const pct = (x: number, digits = 0): string => (Number.isFinite(x) ? `${(x * 100).toFixed(digits)}%` : '-');
 const fmtMs = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(3)} ms` : '-');
 const signedMs = (v: number): string => (Number.isFinite(v) ? `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(3)} ms` : '-');
-
-function table(head: string[], rows: string[][], rightFrom = 1): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Figures

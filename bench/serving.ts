@@ -43,7 +43,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MLP_INPUT, mlpModel } from '../test/fixtures/onnx-models';
-import { REPO_ROOT, killAll, median, onCleanup, runBenchmark, runJson } from './lib/common';
+import { killAll, median, onCleanup, REPO_ROOT, runBenchmark, runJson, table } from './lib/common';
 import type { RawEngineResult, RawEngineSpec } from './lib/raw-engine';
 import { versionOf, which } from './lib/loadtest-tools';
 import {
@@ -109,12 +109,6 @@ const fmtNum = (n: number, digits = 0): string =>
 const pct = (x: number): string => (Number.isFinite(x) ? `${(x * 100).toFixed(0)}%` : '-');
 const fmtMs = (v: number): string => (Number.isFinite(v) ? `${v.toFixed(2)} ms` : '-');
 const mib = (bytes: number): number => bytes / (1024 * 1024);
-
-function table(head: string[], rows: string[][], rightFrom = 1): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Figures

@@ -54,7 +54,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ConsoleMessage, FrameLocator, Page } from 'playwright-core';
 import { activeWebview, outputDir, startWorkbench, type Workbench } from '../test/support/workbench';
-import { REPO_ROOT, median, onCleanup, runBenchmark, sleep } from './lib/common';
+import { median, onCleanup, REPO_ROOT, runBenchmark, sleep, table } from './lib/common';
 import { OutsideLoad } from './lib/outside-load';
 import { codeServerServing, seedRuns, trellisLog, type SeededRun } from './lib/workbench-tools';
 
@@ -76,12 +76,6 @@ const PAINT_LINE = /\[trellis\] first chart paint: (\d+) ms after opening, (\d+)
 
 const fmtMs = (v: number | undefined): string => (v !== undefined && Number.isFinite(v) ? `${v.toFixed(1)} ms` : '-');
 const fmtNum = (n: number, digits = 0): string => (Number.isFinite(n) ? n.toFixed(digits) : String(n));
-
-function table(head: string[], rows: string[][], rightFrom = 1): string {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i >= rightFrom ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join(' | ')} |`;
-  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
-}
 
 // ---------------------------------------------------------------------------------------------
 // Driving the workbench
