@@ -14,6 +14,7 @@
  *   1. First line: from spawning the caller to the container's first stdout line ("first") arriving on
  *      the caller's stdout, for
  *        trellis     trellis run --experiment bench --image trellis-test/busybox -- sh -c 'echo first; …'
+ *                    (dist/cli.js run as a program, as npm's `trellis` is: through its launcher shebang)
  *                    against the running server (found through the data directory's server.json),
  *        in-process  the same with no server running: the CLI starts one in its own process (connect.ts),
  *        docker      docker -H unix://<private socket> run --rm --name trellis-bench-N trellis-test/busybox sh -c 'echo first; …'
@@ -32,8 +33,9 @@
  *      same command: create, start, then GET logs?follow (what JobExecution does) against create,
  *      attach, start (what docker run does): the delay from the container's print to "first" here.
  *
- * Before the rounds: the costs that the stages are made of, measured on their own (node loading the CLI,
- * the docker CLI's start, the workspace's git calls, an image inspection), 5 times each.
+ * Before the rounds: the costs that the stages are made of, measured on their own (node's start, with and
+ * without NODE_EXTRA_CA_CERTS where the machine sets it; the CLI through its launcher and through `node
+ * dist/cli.js`; the docker CLI's start, the workspace's git calls, an image inspection), 5 times each.
  * A run is NOISY when processes outside the benchmark (not its own, not the engine's) took more than
  * 0.1 of a core while it ran (from /proc; see OthersWatch); medians leave out NOISY runs when a target has
  * at least 5 quiet ones, and a figure is flagged NOISY otherwise. Other users' containers running on the
@@ -120,7 +122,8 @@ function callerArgv(s: Setup, target: Target, command: string[]): { argv: string
     return { argv: [DOCKER_CLI, '-H', s.host, 'run', '--rm', '--name', name, BUSYBOX_IMAGE, ...command], name };
   }
   const dataDir = target === 'trellis' ? s.serverDataDir : s.inProcessDataDir;
-  return { argv: [process.execPath, CLI, '--data-dir', dataDir, 'run', '--experiment', 'bench', '--image', BUSYBOX_IMAGE, '--', ...command] };
+  // dist/cli.js run as a program, as the `trellis` npm installs is: through its shebang (the launcher).
+  return { argv: [CLI, '--data-dir', dataDir, 'run', '--experiment', 'bench', '--image', BUSYBOX_IMAGE, '--', ...command] };
 }
 
 /** A project folder as a user's would be: a git work tree with one committed file. */
@@ -334,8 +337,15 @@ async function measureCosts(s: Setup): Promise<Cost[]> {
   };
   const bareNode = [process.execPath, '-e', '0'];
   add('node starts, no script (node -e 0), core 1', bareNode.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, bareNode)));
-  const cliVersion = [process.execPath, CLI, '--version'];
-  add('node loads the CLI (trellis --version), core 1', cliVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, cliVersion)));
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    // What the launcher saves where the machine sets it: Node 20 parses the file at every start.
+    const withoutCa = ['env', '-u', 'NODE_EXTRA_CA_CERTS', ...bareNode];
+    add('node starts without NODE_EXTRA_CA_CERTS, core 1', withoutCa.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, withoutCa)));
+  }
+  const cliVersion = [CLI, '--version'];
+  add('trellis --version (the launcher: dist/cli.js as a program), core 1', cliVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, cliVersion)));
+  const nodeCliVersion = [process.execPath, CLI, '--version'];
+  add('node dist/cli.js --version (no launcher), core 1', nodeCliVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, nodeCliVersion)));
   const dockerVersion = [DOCKER_CLI, '--version'];
   add('the docker CLI starts (docker --version), core 1', dockerVersion.join(' '), await timeIt(COST_REPEATS, () => runToEnd(CALLER_CORE, dockerVersion)));
   // What JobService.admit runs (workspace-git.ts) while the container is being created: one git process.
@@ -605,6 +615,8 @@ async function main(): Promise<void> {
       {
         benchmark: 'containers', date: new Date().toISOString(), quick: QUICK, cpu: cpus()[0]?.model, cores: cpus().length,
         versions: { node: process.version, engine: engineVersion.Version },
+        // Node 20 parses this file at each start unless the launcher defers it (src/cli/deferred-ca-certs.ts).
+        nodeExtraCaCerts: process.env.NODE_EXTRA_CA_CERTS ?? null,
         settings: { serverCore: SERVER_CORE, callerCore: CALLER_CORE, rounds: ROUNDS, logRounds: LOG_ROUNDS, logLines: LOG_LINES, logPeriodMs: LOG_PERIOD_MS, noisy: NOISY, targets: { ratio: TARGET_RATIO, p99Ms: TARGET_P99_MS } },
         seconds: (Date.now() - started) / 1000, serverCommand: server.command, figures, firstLine: summaries, costs, enginePathsMs: enginePaths, runs,
       },

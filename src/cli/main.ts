@@ -16,6 +16,10 @@ import { doctorCommand } from './commands/doctor';
 import { imagesCommand } from './commands/images';
 import { endpointsCommand } from './commands/endpoints';
 import { deployCommand } from './commands/deploy';
+import { restoreDeferredCaCerts } from './deferred-ca-certs';
+
+// Before any command can start a process or open a TLS connection.
+restoreDeferredCaCerts();
 
 const program = new Command('trellis')
   .description('Trellis: a local ML platform — experiment tracking and a model registry that speak MLflow\'s REST API.')
