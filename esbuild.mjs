@@ -6,7 +6,9 @@ import { readFile } from 'node:fs/promises';
 const watch = process.argv.includes('--watch');
 // @kubernetes/client-node (~15 MB bundled) is required from node_modules only when a deploy command
 // talks to a cluster: bundled, its size alone would slow every command's start-up to parse it.
-const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'cpu-features', 'ssh2', '@kubernetes/client-node'];
+// @grpc/* (1.2 MB of the Docker chunk) serve only dockerode's BuildKit session, which Trellis never opens
+// (its builds are classic ones; see lazyRequires): kept out, they cost no command their parse.
+const external = ['vscode', 'better-sqlite3', 'onnxruntime-node', 'cpu-features', 'ssh2', '@kubernetes/client-node', '@grpc/grpc-js', '@grpc/proto-loader'];
 
 // dockerode requires its BuildKit session (@grpc/grpc-js, @grpc/proto-loader) and docker-modem its ssh
 // transport (ssh2) when they load, though only `docker build` with BuildKit and ssh:// engines call them:
