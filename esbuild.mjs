@@ -70,10 +70,11 @@ const cli = {
 // Run as `trellis` (through the shebang), node starts with NODE_EXTRA_CA_CERTS empty and its value in
 // TRELLIS_DEFERRED_CA_CERTS: Node 20 parses that file at start-up, used or not (17-33 ms of every command
 // on these machines); the CLI restores it for TLS and child processes (src/cli/deferred-ca-certs.ts).
-// `env -S` with ${VAR}: GNU coreutils 8.30+, macOS, FreeBSD. `node dist/cli.js` skips the shebang and
-// behaves the same, paying the start-up cost.
+// --no-memory-reducer: SERVER_NODE_FLAGS (src/core/server-node-flags.ts), for `trellis serve` and `trellis
+// server`; a command too short to idle never meets the reducer. `env -S` with ${VAR}: GNU coreutils 8.30+,
+// macOS, FreeBSD. `node dist/cli.js` skips the shebang and behaves the same, paying the start-up cost.
 const cliLauncher = [
-  '#!/usr/bin/env -S TRELLIS_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS= node',
+  '#!/usr/bin/env -S TRELLIS_DEFERRED_CA_CERTS=${NODE_EXTRA_CA_CERTS} NODE_EXTRA_CA_CERTS= node --no-memory-reducer',
   '// The CLI is an ES module (dist/cli.mjs and its chunks; see esbuild.mjs).',
   "import('./cli.mjs');",
   '',

@@ -9,6 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import * as http from 'node:http';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
+import { SERVER_NODE_FLAGS } from '../../src/core/server-node-flags';
 import { openStore } from '../../src/core/store';
 import { MLP_INPUT, MLP_OUTPUT } from '../../test/fixtures/onnx-models';
 import { registerModel } from '../../test/support/models';
@@ -126,7 +127,8 @@ async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs:
  * itself in `<dataDir>/endpoints/<pid>.json` (the model is loaded by then).
  */
 export async function startTrellisServe(core: number, dataDir: string, extra: string[], label: string): Promise<Served> {
-  const proc: Pinned = spawnPinned(core, ['dist/cli.js', '-d', dataDir, 'serve', '--model', `${MODEL_NAME}@${MODEL_ALIAS}`, '--port', '0', ...extra]);
+  // Node's flags as the `trellis` launcher and every server Trellis starts pass them (src/core/server-node-flags.ts).
+  const proc: Pinned = spawnPinned(core, [...SERVER_NODE_FLAGS, 'dist/cli.js', '-d', dataDir, 'serve', '--model', `${MODEL_NAME}@${MODEL_ALIAS}`, '--port', '0', ...extra]);
   const file = join(dataDir, 'endpoints', `${proc.pid}.json`);
   const deadline = Date.now() + 30_000;
   let url: string | undefined;

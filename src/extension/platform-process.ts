@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { processAlive, readServerFile, type ServerFile } from '../core/server-file';
+import { SERVER_NODE_FLAGS } from '../core/server-node-flags';
 import { TrellisClient } from '../client/trellis-client';
 
 export interface PlatformProcessOptions {
@@ -57,8 +58,9 @@ export class PlatformProcess {
     const cli = join(extensionPath, 'dist', 'cli.js');
     const { command, env } = serverRuntime();
     if (dockerHost) env.DOCKER_HOST = dockerHost;
-    log(`starting the platform server: ${command} ${cli} --data-dir ${dataDir} server --port 0`);
-    const child = spawn(command, [cli, '--data-dir', dataDir, 'server', '--port', '0'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const args = [...SERVER_NODE_FLAGS, cli, '--data-dir', dataDir, 'server', '--port', '0'];
+    log(`starting the platform server: ${command} ${args.join(' ')}`);
+    const child = spawn(command, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     const forward = (d: Buffer) => d.toString().trimEnd().split('\n').forEach((line) => log(`[server] ${line}`));
     child.stdout?.on('data', forward);

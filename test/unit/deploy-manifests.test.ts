@@ -116,7 +116,7 @@ test('readiness and liveness: kubelet HTTP probes of /v2/health/ready and /v2/he
   assert.deepEqual(server.livenessProbe!.httpGet, { path: '/v2/health/live', port: 'http' });
   assert.deepEqual(server.startupProbe!.httpGet, { path: '/v2/health/ready', port: 'http' });
   assert.deepEqual(server.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
-  assert.deepEqual(server.command!.slice(0, 7), ['/usr/bin/node', '/app/cli.js', '-d', '/data', 'serve', '--model', 'mnist/3']);
+  assert.deepEqual(server.command!.slice(0, 8), ['/usr/bin/node', '--no-memory-reducer', '/app/cli.js', '-d', '/data', 'serve', '--model', 'mnist/3'], 'a server keeps its heap between bursts (server-node-flags.ts)');
   assert.ok(server.command!.includes('mnist.ml.svc.cluster.local'), 'the Service name is an allowed Host');
 });
 

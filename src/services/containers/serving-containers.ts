@@ -9,6 +9,7 @@ import { get } from 'node:http';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { invalidParameter, TrellisError } from '../../core/errors';
+import { SERVER_NODE_FLAGS } from '../../core/server-node-flags';
 import { EngineError, engineError } from '../../engines/docker/engine-errors';
 import { engineInfo } from '../../engines/docker/engine-info';
 import { parseGpuRequest, type DeviceRequest } from '../../engines/docker/gpu-request';
@@ -47,7 +48,7 @@ export interface ServingSource {
 export function servingFromDataDir(dataDir: string, model: ServingModel): ServingSource {
   return {
     command: ({ port, token }) => [
-      'node', '/app/cli.js', '-d', '/data', 'serve', '--model', `${model.name}/${model.version}`,
+      'node', ...SERVER_NODE_FLAGS, '/app/cli.js', '-d', '/data', 'serve', '--model', `${model.name}/${model.version}`,
       '--host', '0.0.0.0', '--port', String(port), '--token', token,
     ],
     mounts: [

@@ -4,6 +4,7 @@
  * model, and, where canary traffic is split by the Gateway API, per-version Services and an HTTPRoute.
  * Pure functions of the plan: the same plan always gives the same objects (they are reviewed and committed).
  */
+import { SERVER_NODE_FLAGS } from '../../core/server-node-flags';
 import type { ClusterConfig } from './cluster-config';
 import type { IContainer, IDeployment, IHorizontalPodAutoscaler, IHTTPRoute, IPodDisruptionBudget, IService } from './k8s-types';
 import { ANNOTATION, LABEL, modelLabels, modelNames, versionLabels, type ModelNames, type Track } from './names';
@@ -170,7 +171,7 @@ function serverContainer(state: ModelState, names: ModelNames, v: VersionSpec): 
   return {
     name: 'server',
     image: v.image,
-    command: [NODE, '/app/cli.js', '-d', DATA_DIR, 'serve', '--model', `${state.modelName}/${v.version}`, '--host', '0.0.0.0', '--port', String(SERVER_PORT),
+    command: [NODE, ...SERVER_NODE_FLAGS, '/app/cli.js', '-d', DATA_DIR, 'serve', '--model', `${state.modelName}/${v.version}`, '--host', '0.0.0.0', '--port', String(SERVER_PORT),
       '--workers', String(workersFor(cluster.requests.cpu)), '--token', '$(TRELLIS_TOKEN)', '--allow-host', ...hosts],
     env: [
       { name: 'TRELLIS_TOKEN', valueFrom: { secretKeyRef: { name: names.tokenSecret, key: 'token' } } },

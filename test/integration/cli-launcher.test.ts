@@ -1,14 +1,17 @@
-// NODE_EXTRA_CA_CERTS through the `trellis` launcher (dist/cli.js run as a program, by its `env -S`
-// shebang): node starts without parsing the file, and the CLI still trusts its certificates when it speaks
-// TLS. A real certificate authority (openssl), a real TLS front (node:tls) on a real platform server.
+// The `trellis` launcher: dist/cli.js run as a program, by its `env -S` shebang (esbuild.mjs).
+// NODE_EXTRA_CA_CERTS: node starts without parsing the file, and the CLI still trusts its certificates when
+// it speaks TLS (a real certificate authority from openssl, a real TLS front on a real platform server).
+// --no-memory-reducer: what a server started by `trellis` runs with (src/core/server-node-flags.ts).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { spawn } from 'node:child_process';
 import { CLI, ensureBuilt, runProcess } from '../fixtures/processes';
+import { SERVER_NODE_FLAGS } from '../../src/core/server-node-flags';
 import { startTestPlatform, tempDir, type TestPlatform } from '../support/platform';
 import { DEFERRED_CA_CERTS, takeDeferredCaCerts, withExtraCaCerts } from '../../src/cli/deferred-ca-certs';
 
@@ -124,4 +127,20 @@ test('children see NODE_EXTRA_CA_CERTS as the user set it, or unset', () => {
   const notLaunched: NodeJS.ProcessEnv = { NODE_EXTRA_CA_CERTS: '/x.pem' };
   assert.equal(takeDeferredCaCerts(notLaunched), undefined);
   assert.deepEqual(notLaunched, { NODE_EXTRA_CA_CERTS: '/x.pem' });
+});
+
+test('a server started as `trellis server` runs node with the server flags', async () => {
+  const data = join(dir.dir, 'server-data');
+  const child = spawn(CLI, ['--data-dir', data, 'server', '--port', '0'], { stdio: 'ignore' });
+  try {
+    const announced = join(data, 'server.json');
+    for (let i = 0; i < 200 && !existsSync(announced); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.ok(existsSync(announced), 'the server announced itself');
+    // The launcher execs node in place (env -S): the child's own command line is node's.
+    const argv = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    for (const flag of SERVER_NODE_FLAGS) assert.ok(argv.includes(flag), `${flag} in ${argv.join(' ')}`);
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((r) => child.once('exit', r));
+  }
 });
