@@ -315,7 +315,9 @@ function fromNumberRun(name: string, datatype: Datatype, run: NumberRun, shape: 
   if (run.length !== count) throw badRequest(`input '${name}': shape ${formatShape(shape)} needs ${count} values, got ${run.length}.`);
   if (datatype === 'FP32') {
     const out = run.toFloat32();
-    if (out.every((v) => Math.abs(v) < FP32_MAX)) return out;
+    let inRange = true;
+    for (let i = 0; i < out.length && inRange; i++) inRange = Math.abs(out[i]!) < FP32_MAX;
+    if (inRange) return out;
   }
   return convert(name, datatype, run.numbers());
 }

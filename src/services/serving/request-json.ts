@@ -13,37 +13,40 @@
 
 /**
  * The numbers of one `data` array: their float32 values read during the scan (NaN where only an exact
- * parse can tell), their byte ranges in the body, and the nesting's dimensions.
+ * parse can tell), where the array's text lies in the body, and the nesting's dimensions.
  */
 export class NumberRun {
   constructor(
     private readonly body: Buffer,
+    /** The array's text, brackets included: body[start, end). */
+    private readonly start: number,
+    private readonly end: number,
     private readonly float32: Float32Array,
-    private readonly starts: Uint32Array,
-    private readonly ends: Uint32Array,
     readonly length: number,
     /** [length] when flat; the length of each nesting level when nested (regular by construction). */
     readonly dims: number[],
   ) {}
 
-  /** Each number as JSON.parse reads it. */
+  /** Each number as JSON.parse reads it, flattened: the exact path, for other datatypes and rare values. */
   numbers(): number[] {
-    const out = new Array<number>(this.length);
-    for (let i = 0; i < this.length; i++) out[i] = this.exact(i);
-    return out;
+    const parsed = JSON.parse(this.body.toString('latin1', this.start, this.end)) as unknown[];
+    return (this.dims.length > 1 ? parsed.flat(this.dims.length - 1) : parsed) as number[];
   }
 
-  /** The numbers as float32, exactly as JSON.parse then a Float32Array store would round them. */
+  /** The numbers as float32, exactly as JSON.parse then a Float32Array store would round them (the run's own array). */
   toFloat32(): Float32Array {
-    const out = this.float32.slice(0, this.length);
-    for (let i = 0; i < this.length; i++) if (out[i] !== out[i]) out[i] = this.exact(i);
-    return out;
-  }
-
-  private exact(i: number): number {
-    return Number(this.body.toString('latin1', this.starts[i]!, this.ends[i]!));
+    let exact: number[] | undefined;
+    for (let i = 0; i < this.length; i++) if (this.float32[i] !== this.float32[i]) this.float32[i] = (exact ??= this.numbers())[i]!;
+    return this.float32;
   }
 }
+
+/**
+ * Where every scan writes its float32 values before they are copied out at their exact count: a request
+ * allocates one array per tensor instead of three 1,024-slot ones (the scan is synchronous, so one
+ * scratch serves every parse).
+ */
+let scratch = new Float32Array(1024);
 
 const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i);
 
@@ -236,24 +239,16 @@ class Reader {
     let c = b[i];
     while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
     if (c === 91) return this.nestedNumbers();
-    let values = new Float32Array(1024);
-    let starts = new Uint32Array(1024);
-    let ends = new Uint32Array(1024);
+    const start = this.i;
     let n = 0;
     if (c === 93) {
       this.i = i + 1;
-      return new NumberRun(b, values, starts, ends, 0, [0]);
+      return new NumberRun(b, start, i + 1, new Float32Array(0), 0, [0]);
     }
     for (;;) {
-      if (n === starts.length) {
-        values = growFloats(values);
-        starts = grow(starts);
-        ends = grow(ends);
-      }
-      starts[n] = i;
-      values[n] = scanNumber(b, i);
+      if (n === scratch.length) scratch = growFloats(scratch);
+      scratch[n++] = scanNumber(b, i);
       i = scanEnd;
-      ends[n++] = i;
       c = b[i];
       while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
       if (c === 93) break;
@@ -262,16 +257,14 @@ class Reader {
       while (c === 32 || c === 10 || c === 13 || c === 9) c = b[++i];
     }
     this.i = i + 1;
-    return new NumberRun(b, values, starts, ends, n, [n]);
+    return new NumberRun(b, start, i + 1, scratch.slice(0, n), n, [n]);
   }
 
   /** A nested `data` array: every array at one depth as long as the first there, numbers only at the deepest. */
   private nestedNumbers(): NumberRun {
     const b = this.b;
     let i = this.i;
-    let values = new Float32Array(1024);
-    let starts = new Uint32Array(1024);
-    let ends = new Uint32Array(1024);
+    const start = i;
     let n = 0;
     const dims: number[] = [];
     let leafDepth = -1;
@@ -299,15 +292,9 @@ class Reader {
             if (b[i] !== 91) bail();
             level(depth + 1);
           } else {
-            if (n === starts.length) {
-              values = growFloats(values);
-              starts = grow(starts);
-              ends = grow(ends);
-            }
-            starts[n] = i;
-            values[n] = scanNumber(b, i);
+            if (n === scratch.length) scratch = growFloats(scratch);
+            scratch[n++] = scanNumber(b, i);
             i = scanEnd;
-            ends[n++] = i;
           }
           count++;
           skipWs();
@@ -322,18 +309,12 @@ class Reader {
     };
     level(0);
     this.i = i;
-    return new NumberRun(b, values, starts, ends, n, dims);
+    return new NumberRun(b, start, i, scratch.slice(0, n), n, dims);
   }
 }
 
 function growFloats(a: Float32Array<ArrayBuffer>): Float32Array<ArrayBuffer> {
   const bigger = new Float32Array(a.length * 2);
-  bigger.set(a);
-  return bigger;
-}
-
-function grow(a: Uint32Array<ArrayBuffer>): Uint32Array<ArrayBuffer> {
-  const bigger = new Uint32Array(a.length * 2);
   bigger.set(a);
   return bigger;
 }
