@@ -50,6 +50,7 @@ import type Docker from 'dockerode';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SERVER_NODE_FLAGS } from '../src/core/server-node-flags';
 import { openStore } from '../src/core/store';
 import { BUSYBOX_IMAGE, ensureBusyboxImage, testDockerEngine } from '../test/support/docker-engine';
 import { median, onCleanup, quantile, REPO_ROOT, runBenchmark, startServer, table, type ServerHandle } from './lib/common';
@@ -489,7 +490,8 @@ async function main(): Promise<void> {
   mkdirSync(serverDataDir);
   mkdirSync(inProcessDataDir);
   const watcher = await watchEngineEvents(docker);
-  const server = await startServer(SERVER_CORE, [CLI, '--data-dir', serverDataDir, 'server', '--port', '0'], serverDataDir, 'trellis server');
+  // Node's flags as the `trellis` launcher and the extension start the platform server (src/core/server-node-flags.ts).
+  const server = await startServer(SERVER_CORE, [...SERVER_NODE_FLAGS, CLI, '--data-dir', serverDataDir, 'server', '--port', '0'], serverDataDir, 'trellis server');
   const s: Setup = { docker, host, root, workspace, serverDataDir, inProcessDataDir, server, events: watcher.events, stopEvents: watcher.stop };
   const firstCommand = ['sh', '-c', `echo first; ${CLOCK_LINE}`];
   const logCommand = ['sh', '-c', `echo first; ${clockLoop(LOG_LINES, LOG_PERIOD_MS)}`];

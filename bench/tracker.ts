@@ -16,6 +16,7 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync 
 import { tmpdir, cpus } from 'node:os';
 import { join } from 'node:path';
 import * as esbuild from 'esbuild';
+import { SERVER_NODE_FLAGS } from '../src/core/server-node-flags';
 import {
   REPO_ROOT, killAll, onCleanup, procStatusBytes, runBenchmark, runJson, startServer, type ServerHandle,
 } from './lib/common';
@@ -165,7 +166,8 @@ const tsx = (script: string, ...rest: string[]) => ['--import', 'tsx', script, .
 
 async function startTrellis(dataDir: string, profileName?: string): Promise<ServerHandle> {
   const prof = profileName ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, profileName)}`] : [];
-  return startServer(SERVER_CORE, [...prof, 'dist/cli.js', '-d', dataDir, 'server', '--port', '0'], dataDir, 'trellis server');
+  // Node's flags as the `trellis` launcher and the extension start the platform server (src/core/server-node-flags.ts).
+  return startServer(SERVER_CORE, [...prof, ...SERVER_NODE_FLAGS, 'dist/cli.js', '-d', dataDir, 'server', '--port', '0'], dataDir, 'trellis server');
 }
 
 /** The bare server, bundled like dist/cli.js so that neither carries tsx's loader (fair RSS). */
